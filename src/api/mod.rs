@@ -1,0 +1,189 @@
+//! The gRPC face of the service: request parsing, language, idempotency, status mapping.
+
+mod convert;
+pub mod error;
+mod idempotency;
+
+use crate::domain::request::{CreatePayinInput, IDEMPOTENCY_METADATA, parse_lookup_reference};
+use crate::domain::{
+    Countries, CreatePayinCommand, IdempotencyKey, Language, RefundCommand, Violation, Violations,
+};
+use crate::payments::Payments;
+use crate::proto as pb;
+use crate::proto::payments_service_server::PaymentsService;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+pub struct PaymentsApi {
+    payments: Payments,
+    countries: Arc<Countries>,
+}
+
+impl PaymentsApi {
+    pub fn new(payments: Payments, countries: Countries) -> Self {
+        Self {
+            payments,
+            countries: Arc::new(countries),
+        }
+    }
+}
+
+fn language_of<T>(request: &Request<T>) -> Language {
+    request
+        .metadata()
+        .get("accept-language")
+        .and_then(|v| v.to_str().ok())
+        .map(Language::from_accept_language)
+        .unwrap_or_default()
+}
+
+/// The idempotency key from the field or the metadata; its violation joins the others.
+fn idempotency_key<T>(
+    request: &Request<T>,
+    field: &str,
+    violations: &mut Violations,
+) -> Option<IdempotencyKey> {
+    let metadata = match request
+        .metadata()
+        .get(IDEMPOTENCY_METADATA)
+        .map(|v| v.to_str())
+    {
+        None => Ok(None),
+        Some(Ok(value)) => Ok(Some(value)),
+        Some(Err(_)) => Err(Violation::IdempotencyKeyFormat),
+    };
+    metadata
+        .and_then(|metadata| IdempotencyKey::from_field_or_metadata(field, metadata))
+        .map_err(|violation| {
+            violations.0.push(crate::domain::request::FieldViolation {
+                field: "idempotency_key",
+                violation,
+            })
+        })
+        .ok()
+}
+
+type UpdateStream = Pin<Box<dyn Stream<Item = Result<pb::PayinUpdate, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl PaymentsService for PaymentsApi {
+    async fn create_payin(
+        &self,
+        request: Request<pb::CreatePayinRequest>,
+    ) -> Result<Response<pb::Payin>, Status> {
+        let language = language_of(&request);
+        let r = request.get_ref();
+        let parsed = CreatePayinCommand::parse(
+            &CreatePayinInput {
+                reference: &r.reference,
+                amount: r.amount,
+                msisdn: &r.msisdn,
+                customer_name: &r.customer_name,
+                country: &r.country,
+                currency: &r.currency,
+                account_id: &r.account_id,
+                success_url: &r.success_url,
+                failure_url: &r.failure_url,
+            },
+            &self.countries,
+        );
+        let mut violations = parsed.as_ref().err().cloned().unwrap_or_default();
+        let key = idempotency_key(&request, &r.idempotency_key, &mut violations);
+        let (Ok(command), Some(key), true) = (parsed, key, violations.0.is_empty()) else {
+            return Err(error::invalid_request(&violations, language));
+        };
+        tracing::info!(reference = command.reference.as_str(), msisdn = %command.msisdn, amount = command.amount, "create payin");
+        let payments = self.payments.clone();
+        let fingerprint = command.fingerprint();
+        let key = key.as_str().to_owned();
+        let caller_key = key.clone();
+        let (store, settings) = (payments.store().clone(), payments.settings().clone());
+        idempotency::run(
+            store,
+            &settings,
+            "create",
+            key,
+            fingerprint,
+            language,
+            move |resumed| async move {
+                let payin = payments
+                    .create(&command, &caller_key, resumed, language)
+                    .await?;
+                Ok(convert::payin(&payin))
+            },
+        )
+        .await
+        .map(Response::new)
+    }
+
+    async fn get_payin(
+        &self,
+        request: Request<pb::GetPayinRequest>,
+    ) -> Result<Response<pb::Payin>, Status> {
+        let language = language_of(&request);
+        let r = request.get_ref();
+        let reference = parse_lookup_reference(&r.reference)
+            .map_err(|v| error::invalid_request(&v, language))?;
+        let payin = self
+            .payments
+            .get(reference.as_str(), r.refresh, language)
+            .await
+            .map_err(|e| error::to_status(&e, language))?;
+        Ok(Response::new(convert::payin(&payin)))
+    }
+
+    type StreamPayinUpdatesStream = UpdateStream;
+
+    async fn stream_payin_updates(
+        &self,
+        request: Request<pb::StreamPayinUpdatesRequest>,
+    ) -> Result<Response<Self::StreamPayinUpdatesStream>, Status> {
+        let language = language_of(&request);
+        parse_lookup_reference(&request.get_ref().reference)
+            .map_err(|v| error::invalid_request(&v, language))?;
+        Err(Status::unimplemented(language.pick(
+            "StreamPayinUpdates is not available yet; poll GetPayin",
+            "StreamPayinUpdates n'est pas encore disponible ; interrogez GetPayin",
+        )))
+    }
+
+    async fn refund(
+        &self,
+        request: Request<pb::RefundRequest>,
+    ) -> Result<Response<pb::Refund>, Status> {
+        let language = language_of(&request);
+        let r = request.get_ref();
+        let parsed = RefundCommand::parse(&r.reference, &r.reason, &r.external_reference, r.amount);
+        let mut violations = parsed.as_ref().err().cloned().unwrap_or_default();
+        let key = idempotency_key(&request, &r.idempotency_key, &mut violations);
+        let (Ok(command), Some(key), true) = (parsed, key, violations.0.is_empty()) else {
+            return Err(error::invalid_request(&violations, language));
+        };
+        tracing::info!(
+            reference = command.reference.as_str(),
+            amount = command.amount,
+            "refund"
+        );
+        let payments = self.payments.clone();
+        let fingerprint = command.fingerprint();
+        let key = key.as_str().to_owned();
+        let caller_key = key.clone();
+        let (store, settings) = (payments.store().clone(), payments.settings().clone());
+        idempotency::run(
+            store,
+            &settings,
+            "refund",
+            key,
+            fingerprint,
+            language,
+            move |_resumed| async move {
+                let refund = payments.refund(&command, &caller_key, language).await?;
+                Ok(convert::refund(&refund))
+            },
+        )
+        .await
+        .map(Response::new)
+    }
+}

@@ -1,0 +1,333 @@
+//! The payin as this service keeps it, and how a provider observation is applied to it.
+
+use super::phone::PhoneNumber;
+use super::status::{
+    ConfirmationStatus, PayinStatus, StatusSignals, TransactionStatus, derive_status,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The settlement transaction Novasend reports once the payment is processed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
+    pub reference: String,
+    pub status: Option<TransactionStatus>,
+    pub customer_name: String,
+    pub phone_number: PhoneNumber,
+    /// Decimal strings, as Novasend sends them.
+    pub amount: String,
+    pub fees: String,
+    pub charged_amount: String,
+    pub currency: String,
+    pub processed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundStatus {
+    Pending,
+    Processing,
+    Completed,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundType {
+    Full,
+    Partial,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundTransaction {
+    pub reference: String,
+    pub status: String,
+    pub processed_at: Option<DateTime<Utc>>,
+}
+
+/// A refund as Novasend acknowledged it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    pub reference: String,
+    pub original_reference: String,
+    pub amount: i64,
+    pub fee: i64,
+    pub currency: String,
+    pub status: RefundStatus,
+    pub reason: String,
+    pub refund_type: RefundType,
+    pub customer_msisdn: PhoneNumber,
+    pub customer_name: String,
+    pub external_reference: String,
+    pub created_at: Option<DateTime<Utc>>,
+    pub transaction: Option<RefundTransaction>,
+    /// The upstream idempotency key of the request that made it, so that a retry with the
+    /// same caller key finds its own refund.
+    #[serde(default)]
+    pub requested_with: String,
+}
+
+/// What a provider says about a payin at one moment, in provider-neutral terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderPayin {
+    /// The merchant's reference, when the provider echoes it.
+    pub reference: Option<String>,
+    pub provider_reference: String,
+    pub provider_status: String,
+    pub confirmation_required: bool,
+    pub confirmation_status: ConfirmationStatus,
+    pub payment_url: String,
+    pub customer_name: String,
+    pub customer_phone: PhoneNumber,
+    pub amount: i64,
+    pub fee: i64,
+    pub charged_amount: i64,
+    pub currency: String,
+    pub created_at: Option<DateTime<Utc>>,
+    pub transaction: Option<Transaction>,
+    pub failure: Option<Failure>,
+}
+
+impl ProviderPayin {
+    pub fn status(&self) -> PayinStatus {
+        derive_status(&StatusSignals {
+            provider_status: &self.provider_status,
+            confirmation_required: self.confirmation_required,
+            confirmation_status: self.confirmation_status,
+            transaction_status: self.transaction.as_ref().and_then(|t| t.status),
+            has_failure: self.failure.is_some(),
+        })
+    }
+}
+
+/// The payin as stored in the cache and returned to callers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payin {
+    pub reference: String,
+    pub provider_reference: String,
+    pub status: PayinStatus,
+    pub provider_status: String,
+    pub confirmation_required: bool,
+    pub confirmation_status: ConfirmationStatus,
+    pub payment_url: String,
+    pub customer_name: String,
+    pub customer_phone: PhoneNumber,
+    pub amount: i64,
+    pub fee: i64,
+    pub charged_amount: i64,
+    pub currency: String,
+    pub country: String,
+    pub account_id: String,
+    pub created_at: DateTime<Utc>,
+    /// When this service last saw a change.
+    pub updated_at: DateTime<Utc>,
+    /// When this service last asked the provider (drives cache freshness).
+    pub checked_at: DateTime<Utc>,
+    pub transaction: Option<Transaction>,
+    pub failure: Option<Failure>,
+    pub refund: Option<Refund>,
+    /// Bumped on every write; the store uses it for compare-and-set.
+    pub version: u64,
+}
+
+/// What applying an observation did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Something a caller can see changed.
+    Changed { previous: PayinStatus },
+    /// The observation said nothing new.
+    Unchanged,
+    /// The observation contradicts what is known (it would move the status backwards or out
+    /// of a terminal state); it was not applied.
+    Contradicted { observed: PayinStatus },
+}
+
+impl Payin {
+    /// A payin as first seen, from the provider's answer to its creation (or a reconciliation).
+    pub fn first_seen(
+        merchant_reference: &str,
+        country: &str,
+        account_id: &str,
+        observed: ProviderPayin,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let status = observed.status();
+        Payin {
+            reference: merchant_reference.to_owned(),
+            provider_reference: observed.provider_reference,
+            status,
+            provider_status: observed.provider_status,
+            confirmation_required: observed.confirmation_required,
+            confirmation_status: observed.confirmation_status,
+            payment_url: observed.payment_url,
+            customer_name: observed.customer_name,
+            customer_phone: observed.customer_phone,
+            amount: observed.amount,
+            fee: observed.fee,
+            charged_amount: observed.charged_amount,
+            currency: observed.currency,
+            country: country.to_owned(),
+            account_id: account_id.to_owned(),
+            created_at: observed.created_at.unwrap_or(now),
+            updated_at: now,
+            checked_at: now,
+            transaction: observed.transaction,
+            failure: observed.failure,
+            refund: None,
+            version: 0,
+        }
+    }
+
+    /// Applies a later observation under the never-backwards rule. Fields the provider left
+    /// empty keep what was known; a contradicting observation changes nothing but `checked_at`.
+    pub fn apply(&mut self, observed: ProviderPayin, now: DateTime<Utc>) -> Applied {
+        self.checked_at = now;
+        let observed_status = observed.status();
+        if !self.status.may_become(observed_status) {
+            return Applied::Contradicted {
+                observed: observed_status,
+            };
+        }
+        let before = self.clone();
+        self.status = observed_status;
+        self.provider_status = observed.provider_status;
+        self.confirmation_required = observed.confirmation_required;
+        self.confirmation_status = observed.confirmation_status;
+        keep_unless_empty(&mut self.provider_reference, observed.provider_reference);
+        keep_unless_empty(&mut self.payment_url, observed.payment_url);
+        keep_unless_empty(&mut self.customer_name, observed.customer_name);
+        if !observed.customer_phone.expose().is_empty() {
+            self.customer_phone = observed.customer_phone;
+        }
+        if observed.amount > 0 {
+            self.amount = observed.amount;
+        }
+        if observed.charged_amount > 0 {
+            self.fee = observed.fee;
+            self.charged_amount = observed.charged_amount;
+        }
+        keep_unless_empty(&mut self.currency, observed.currency);
+        if observed.transaction.is_some() {
+            self.transaction = observed.transaction;
+        }
+        if observed.failure.is_some() {
+            self.failure = observed.failure;
+        }
+        let mut comparable = self.clone();
+        comparable.checked_at = before.checked_at;
+        if comparable == before {
+            Applied::Unchanged
+        } else {
+            self.updated_at = now;
+            Applied::Changed {
+                previous: before.status,
+            }
+        }
+    }
+
+    /// A refund counts as made unless Novasend said it failed.
+    pub fn has_live_refund(&self) -> bool {
+        self.refund
+            .as_ref()
+            .is_some_and(|r| r.status != RefundStatus::Failed)
+    }
+}
+
+fn keep_unless_empty(field: &mut String, observed: String) {
+    if !observed.is_empty() {
+        *field = observed;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn observation(provider_status: &str, confirmation: ConfirmationStatus) -> ProviderPayin {
+        ProviderPayin {
+            reference: Some("order-1".into()),
+            provider_reference: "pr_1".into(),
+            provider_status: provider_status.into(),
+            confirmation_required: true,
+            confirmation_status: confirmation,
+            payment_url: "http://pay/1".into(),
+            customer_name: "Awa".into(),
+            customer_phone: PhoneNumber::from_provider("+2250700000042"),
+            amount: 300,
+            fee: 6,
+            charged_amount: 306,
+            currency: "XOF".into(),
+            created_at: None,
+            transaction: None,
+            failure: None,
+        }
+    }
+
+    fn completed() -> Transaction {
+        Transaction {
+            reference: "tr_1".into(),
+            status: Some(TransactionStatus::Completed),
+            customer_name: "Awa".into(),
+            phone_number: PhoneNumber::from_provider("+2250700000042"),
+            amount: "300.00".into(),
+            fees: "6.00".into(),
+            charged_amount: "306.00".into(),
+            currency: "XOF".into(),
+            processed_at: None,
+        }
+    }
+
+    #[test]
+    fn applies_progress_and_refuses_contradictions() {
+        let t0 = Utc::now();
+        let mut payin = Payin::first_seen(
+            "order-1",
+            "CI",
+            "",
+            observation("processing", ConfirmationStatus::None),
+            t0,
+        );
+        assert_eq!(payin.status, PayinStatus::AwaitingConfirmation);
+
+        let same = payin.apply(observation("processing", ConfirmationStatus::None), t0);
+        assert_eq!(same, Applied::Unchanged);
+
+        let accepted = payin.apply(observation("processing", ConfirmationStatus::Accepted), t0);
+        assert_eq!(
+            accepted,
+            Applied::Changed {
+                previous: PayinStatus::AwaitingConfirmation
+            }
+        );
+
+        let stale = payin.apply(observation("processing", ConfirmationStatus::None), t0);
+        assert_eq!(
+            stale,
+            Applied::Contradicted {
+                observed: PayinStatus::AwaitingConfirmation
+            }
+        );
+        assert_eq!(payin.status, PayinStatus::Processing);
+
+        let mut done = observation("processed", ConfirmationStatus::Accepted);
+        done.transaction = Some(completed());
+        assert!(matches!(payin.apply(done, t0), Applied::Changed { .. }));
+        assert_eq!(payin.status, PayinStatus::Succeeded);
+
+        let lie = payin.apply(observation("expired", ConfirmationStatus::Expired), t0);
+        assert_eq!(
+            lie,
+            Applied::Contradicted {
+                observed: PayinStatus::Expired
+            }
+        );
+        assert_eq!(payin.status, PayinStatus::Succeeded);
+        assert!(payin.transaction.is_some());
+    }
+}

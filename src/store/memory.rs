@@ -1,0 +1,268 @@
+//! The in-process store, for a single replica (PAYMENTS_REDIS_URL unset). Same semantics as
+//! Redis: one mutex makes every check-then-act atomic.
+
+use super::{Begin, IdempotencyScope, Store, StoreError, StoredOutcome, new_owner};
+use crate::domain::Payin;
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+enum RecordState {
+    Running { owner: String, lease_until: Instant },
+    Released,
+    Done(StoredOutcome),
+}
+
+#[derive(Debug, Clone)]
+struct Record {
+    fingerprint: String,
+    state: RecordState,
+    expires_at: Instant,
+}
+
+#[derive(Debug, Clone)]
+struct Expiring<T> {
+    value: T,
+    expires_at: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    records: HashMap<String, Record>,
+    claims: HashMap<String, Expiring<String>>,
+    payins: HashMap<String, Expiring<Payin>>,
+    provider_index: HashMap<String, Expiring<String>>,
+    refund_locks: HashMap<String, Expiring<String>>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut State, Instant) -> T) -> T {
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = Instant::now();
+        state.records.retain(|_, r| r.expires_at > now);
+        state.claims.retain(|_, c| c.expires_at > now);
+        state.payins.retain(|_, p| p.expires_at > now);
+        state.provider_index.retain(|_, p| p.expires_at > now);
+        state.refund_locks.retain(|_, l| l.expires_at > now);
+        f(&mut state, now)
+    }
+}
+
+fn record_key(scope: IdempotencyScope<'_>) -> String {
+    format!("{}:{}", scope.operation, scope.key)
+}
+
+fn owned_by(record: &Record, owner: &str) -> bool {
+    matches!(&record.state, RecordState::Running { owner: o, .. } if o == owner)
+}
+
+/// Takes a claim if it is free or already the holder's.
+fn claim(
+    map: &mut HashMap<String, Expiring<String>>,
+    key: &str,
+    holder: &str,
+    expires_at: Instant,
+) -> bool {
+    match map.get(key) {
+        Some(existing) if existing.value != holder => false,
+        _ => {
+            map.insert(
+                key.to_owned(),
+                Expiring {
+                    value: holder.to_owned(),
+                    expires_at,
+                },
+            );
+            true
+        }
+    }
+}
+
+fn unclaim(map: &mut HashMap<String, Expiring<String>>, key: &str, holder: &str) {
+    if map.get(key).is_some_and(|c| c.value == holder) {
+        map.remove(key);
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn begin(
+        &self,
+        scope: IdempotencyScope<'_>,
+        fingerprint: &str,
+        lease: Duration,
+        ttl: Duration,
+    ) -> Result<Begin, StoreError> {
+        Ok(self.with(|state, now| {
+            let owner = new_owner();
+            let running = RecordState::Running {
+                owner: owner.clone(),
+                lease_until: now + lease,
+            };
+            let Some(record) = state.records.get_mut(&record_key(scope)) else {
+                state.records.insert(
+                    record_key(scope),
+                    Record {
+                        fingerprint: fingerprint.to_owned(),
+                        state: running,
+                        expires_at: now + ttl,
+                    },
+                );
+                return Begin::Acquired {
+                    owner,
+                    resumed: false,
+                };
+            };
+            if record.fingerprint != fingerprint {
+                return Begin::Conflict;
+            }
+            match &record.state {
+                RecordState::Done(outcome) => Begin::Replay(outcome.clone()),
+                RecordState::Running { lease_until, .. } if *lease_until > now => Begin::InFlight,
+                RecordState::Running { .. } | RecordState::Released => {
+                    record.state = running;
+                    Begin::Acquired {
+                        owner,
+                        resumed: true,
+                    }
+                }
+            }
+        }))
+    }
+
+    async fn finish(
+        &self,
+        scope: IdempotencyScope<'_>,
+        owner: &str,
+        outcome: &StoredOutcome,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.with(|state, now| {
+            if let Some(record) = state.records.get_mut(&record_key(scope))
+                && owned_by(record, owner)
+            {
+                record.state = RecordState::Done(outcome.clone());
+                record.expires_at = now + ttl;
+            }
+        });
+        Ok(())
+    }
+
+    async fn release(&self, scope: IdempotencyScope<'_>, owner: &str) -> Result<(), StoreError> {
+        self.with(|state, _| {
+            if let Some(record) = state.records.get_mut(&record_key(scope))
+                && owned_by(record, owner)
+            {
+                record.state = RecordState::Released;
+            }
+        });
+        Ok(())
+    }
+
+    async fn forget(&self, scope: IdempotencyScope<'_>, owner: &str) -> Result<(), StoreError> {
+        self.with(|state, _| {
+            let key = record_key(scope);
+            if state.records.get(&key).is_some_and(|r| owned_by(r, owner)) {
+                state.records.remove(&key);
+            }
+        });
+        Ok(())
+    }
+
+    async fn claim_reference(
+        &self,
+        reference: &str,
+        key: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(|state, now| claim(&mut state.claims, reference, key, now + ttl)))
+    }
+
+    async fn unclaim_reference(&self, reference: &str, key: &str) -> Result<(), StoreError> {
+        self.with(|state, _| unclaim(&mut state.claims, reference, key));
+        Ok(())
+    }
+
+    async fn load_payin(&self, reference: &str) -> Result<Option<Payin>, StoreError> {
+        Ok(self.with(|state, _| state.payins.get(reference).map(|p| p.value.clone())))
+    }
+
+    async fn reference_for_provider(
+        &self,
+        provider_reference: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self.with(|state, _| {
+            state
+                .provider_index
+                .get(provider_reference)
+                .map(|r| r.value.clone())
+        }))
+    }
+
+    async fn save_payin(
+        &self,
+        payin: &Payin,
+        expected_version: u64,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(|state, now| {
+            let current = state
+                .payins
+                .get(&payin.reference)
+                .map_or(0, |p| p.value.version);
+            if current != expected_version {
+                return false;
+            }
+            let expires_at = now + ttl;
+            state.payins.insert(
+                payin.reference.clone(),
+                Expiring {
+                    value: payin.clone(),
+                    expires_at,
+                },
+            );
+            if !payin.provider_reference.is_empty() {
+                state.provider_index.insert(
+                    payin.provider_reference.clone(),
+                    Expiring {
+                        value: payin.reference.clone(),
+                        expires_at,
+                    },
+                );
+            }
+            true
+        }))
+    }
+
+    async fn lock_refund(
+        &self,
+        reference: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(|state, now| claim(&mut state.refund_locks, reference, holder, now + ttl)))
+    }
+
+    async fn unlock_refund(&self, reference: &str, holder: &str) -> Result<(), StoreError> {
+        self.with(|state, _| unclaim(&mut state.refund_locks, reference, holder));
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,120 @@
+//! Shared state: idempotency records, the payin cache, reference claims and refund locks.
+//! Redis when replicas share it; in process for a single replica.
+
+pub mod memory;
+pub mod redis;
+
+use crate::domain::Payin;
+use async_trait::async_trait;
+use std::time::Duration;
+
+/// Which idempotency record: the operation (`create`, `refund`) and the caller's key.
+#[derive(Debug, Clone, Copy)]
+pub struct IdempotencyScope<'a> {
+    pub operation: &'static str,
+    pub key: &'a str,
+}
+
+/// A final response, kept to be replayed byte for byte: gRPC code 0 with the encoded message,
+/// or an error code with its message and encoded details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredOutcome {
+    pub code: i32,
+    pub message: String,
+    pub body: Vec<u8>,
+}
+
+/// What `begin` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Begin {
+    /// This call owns the record now. `resumed` means an earlier attempt with the same key
+    /// ended without a final outcome (or its replica died), so the work must reconcile first.
+    Acquired { owner: String, resumed: bool },
+    /// The first call finished: here is its response.
+    Replay(StoredOutcome),
+    /// The key was used for a different request.
+    Conflict,
+    /// The first call is still running.
+    InFlight,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Opens, replays or joins the idempotency record of `scope`, atomically. A new or
+    /// taken-over record is leased to the caller for `lease`; the record lives `ttl`.
+    async fn begin(
+        &self,
+        scope: IdempotencyScope<'_>,
+        fingerprint: &str,
+        lease: Duration,
+        ttl: Duration,
+    ) -> Result<Begin, StoreError>;
+
+    /// Stores the final outcome, if `owner` still holds the record.
+    async fn finish(
+        &self,
+        scope: IdempotencyScope<'_>,
+        owner: &str,
+        outcome: &StoredOutcome,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// Ends a transient attempt: the fingerprint stays, so a retry with the same key and
+    /// request carries the work through.
+    async fn release(&self, scope: IdempotencyScope<'_>, owner: &str) -> Result<(), StoreError>;
+
+    /// Deletes the record, for a request found invalid after the record was opened.
+    async fn forget(&self, scope: IdempotencyScope<'_>, owner: &str) -> Result<(), StoreError>;
+
+    /// Claims a merchant reference for one idempotency key. `false`: another key has it.
+    async fn claim_reference(
+        &self,
+        reference: &str,
+        key: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives a reference back, if `key` holds it (the payin was never created upstream).
+    async fn unclaim_reference(&self, reference: &str, key: &str) -> Result<(), StoreError>;
+
+    async fn load_payin(&self, reference: &str) -> Result<Option<Payin>, StoreError>;
+
+    /// Finds the merchant reference of a payin from Novasend's reference.
+    async fn reference_for_provider(
+        &self,
+        provider_reference: &str,
+    ) -> Result<Option<String>, StoreError>;
+
+    /// Writes `payin` if the stored version is still `expected_version` (0: none stored).
+    /// `payin.version` must be `expected_version + 1`. `false`: someone wrote first.
+    async fn save_payin(
+        &self,
+        payin: &Payin,
+        expected_version: u64,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Takes the refund lock of a payin for `holder`; re-entrant for the same holder.
+    async fn lock_refund(
+        &self,
+        reference: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError>;
+
+    async fn unlock_refund(&self, reference: &str, holder: &str) -> Result<(), StoreError>;
+
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+fn new_owner() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
