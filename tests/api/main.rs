@@ -1,0 +1,12 @@
+//! Integration tests over real sockets: the service on port 0, a private redis-server and
+//! Novasend-compatible HTTP servers.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod create;
+mod errors;
+mod idempotency;
+mod refund;
+mod unknown_outcome;
+mod validation;
