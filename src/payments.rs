@@ -301,7 +301,8 @@ impl Payments {
 
     fn is_stale(&self, payin: &Payin) -> bool {
         let age = Utc::now().signed_duration_since(payin.checked_at);
-        age.to_std().is_ok_and(|age| age >= self.settings.poll_interval)
+        age.to_std()
+            .is_ok_and(|age| age >= self.settings.poll_interval)
     }
 
     /// Refund: a SUCCEEDED payin, once, one request upstream however many callers race.

@@ -1,0 +1,164 @@
+//! The real binary: configuration errors, logs free of secrets, and SIGTERM.
+
+mod common;
+
+use common::*;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_payments-gateway");
+
+#[test]
+fn a_bad_configuration_gives_one_line_per_bad_variable() {
+    let output = Command::new(BINARY)
+        .env_clear()
+        .env("PAYMENTS_POLL_INTERVAL", "1s")
+        .env("PAYMENTS_LOG_FORMAT", "xml")
+        .env("PAYMENTS_UPSTREAM_TIMEOUT", "soon")
+        .env("NOVASEND_BASE_URL", "https://novasend.test")
+        .env("NOVASEND_API_KEY", "super-secret-key-value")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let lines: Vec<_> = stderr.lines().collect();
+    assert_eq!(lines.len(), 4, "{stderr}");
+    for (line, variable) in lines.iter().zip([
+        "PAYMENTS_POLL_INTERVAL",
+        "PAYMENTS_UPSTREAM_TIMEOUT",
+        "PAYMENTS_LOG_FORMAT",
+        "NOVASEND_API_CLIENT",
+    ]) {
+        assert!(line.contains(variable), "{line}");
+    }
+    assert!(!stderr.contains("super-secret-key-value"));
+}
+
+fn wait_for_exit(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_carry_no_secret_nor_phone_number_and_sigterm_stops_the_service() {
+    let redis = RedisServer::start();
+    let novasend = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(201).set_body_json(payin_2026(
+                "order-log",
+                "processing",
+                "none",
+            )),
+        )
+        .mount(&novasend)
+        .await;
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(422).set_body_json(serde_json::json!({
+                "message": "number +2250700000042 is barred", "statusCode": 422
+            })),
+        )
+        .mount(&novasend)
+        .await;
+    let grpc_port = free_port();
+    let mut child = Command::new(BINARY)
+        .arg("serve")
+        .env_clear()
+        .env("PAYMENTS_GRPC_ADDR", format!("127.0.0.1:{grpc_port}"))
+        .env("PAYMENTS_HTTP_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("PAYMENTS_REDIS_URL", redis.url())
+        .env("NOVASEND_BASE_URL", novasend.uri())
+        .env("NOVASEND_API_KEY", API_KEY)
+        .env("NOVASEND_API_CLIENT", API_CLIENT)
+        .env("PAYMENTS_SHUTDOWN_GRACE", "2s")
+        .env("PAYMENTS_LOG_FORMAT", "json")
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read the logs as they come: a full pipe would block the service.
+    let mut stderr = child.stderr.take().unwrap();
+    let log_reader = std::thread::spawn(move || {
+        let mut logs = String::new();
+        stderr.read_to_string(&mut logs).unwrap();
+        logs
+    });
+
+    let endpoint = format!("http://127.0.0.1:{grpc_port}");
+    let mut client = None;
+    for _ in 0..250 {
+        if let Ok(c) =
+            payments_gateway::proto::payments_service_client::PaymentsServiceClient::connect(
+                endpoint.clone(),
+            )
+            .await
+        {
+            client = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut client = client.expect("the binary listens");
+    client
+        .create_payin(create_request("order-log", "key-log"))
+        .await
+        .unwrap();
+    let invalid = payments_gateway::proto::CreatePayinRequest {
+        country: "FR".into(),
+        ..create_request("order-bad", "key-bad")
+    };
+    client.create_payin(invalid).await.unwrap_err();
+    let refused = client
+        .get_payin(payments_gateway::proto::GetPayinRequest {
+            reference: "order-log".into(),
+            refresh: true,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        refused.message().contains("**********0042"),
+        "{}",
+        refused.message()
+    );
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = wait_for_exit(&mut child, Duration::from_secs(5))
+        .expect("SIGTERM stops the service within the grace period");
+    assert!(status.success(), "{status:?}");
+
+    let logs = log_reader.join().unwrap();
+    assert!(logs.contains("shutting down"), "{logs}");
+    for line in logs.lines() {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|_| panic!("not a JSON line: {line}"));
+    }
+    for secret in [
+        "+2250700000042",
+        "2250700000042",
+        API_KEY,
+        API_CLIENT,
+        "Basic ",
+    ] {
+        assert!(!logs.contains(secret), "logs leak {secret:?}");
+    }
+    assert!(logs.contains("0042"), "phone numbers appear masked");
+}
