@@ -355,3 +355,35 @@ async fn the_in_process_store_serves_a_single_replica() {
         .unwrap();
     assert_eq!(got.get_ref().provider_reference, "pr_mem-1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_non_terminal_payin_older_than_the_poll_interval_is_refreshed() {
+    let mut settings = test_settings();
+    settings.poll_interval = std::time::Duration::from_millis(200);
+    let mut h = Harness::with_settings(settings).await;
+    h.novasend_creates().await;
+    h.create("order-stale").await;
+    h.novasend_reports(
+        "order-stale",
+        payin_2026("order-stale", "processing", "declined"),
+    )
+    .await;
+    let get = GetPayinRequest {
+        reference: "order-stale".into(),
+        refresh: false,
+    };
+
+    let fresh = h.client.get_payin(get.clone()).await.unwrap().into_inner();
+    assert_eq!(fresh.status(), pb::PayinStatus::AwaitingConfirmation);
+    assert_eq!(h.upstream("GET").await.len(), 0);
+
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let refreshed = h.client.get_payin(get.clone()).await.unwrap().into_inner();
+    assert_eq!(refreshed.status(), pb::PayinStatus::Declined);
+    assert_eq!(h.upstream("GET").await.len(), 1);
+
+    // Terminal now: never refreshed implicitly again.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    h.client.get_payin(get).await.unwrap();
+    assert_eq!(h.upstream("GET").await.len(), 1);
+}

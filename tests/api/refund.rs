@@ -264,3 +264,57 @@ async fn ten_concurrent_refunds_send_one_request_upstream() {
     assert_eq!((succeeded, refused), (1, 9), "{results:?}");
     assert_eq!(refund_posts(&h).await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_with_an_unknown_outcome_can_only_be_retried_with_its_own_key() {
+    let mut settings = crate::common::test_settings();
+    settings.upstream_timeout = Duration::from_millis(500);
+    settings.idempotency_wait = Duration::from_millis(300);
+    let mut h = Harness::with_settings(settings).await;
+    h.novasend_creates().await;
+    succeeded_payin(&mut h, "order-ru").await;
+    Mock::given(method("POST"))
+        .and(path("/v1/payin/order-ru/refund"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(refund_json("order-ru", 300, "full"))
+                .set_delay(Duration::from_secs(2)),
+        )
+        .up_to_n_times(1)
+        .mount(&h.novasend)
+        .await;
+    novasend_refunds(&h, "order-ru", Duration::ZERO).await;
+
+    let unknown = h
+        .client
+        .refund(refund_request("order-ru", "rk-first"))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::Unavailable, "{unknown:?}");
+    let other_key = h
+        .client
+        .refund(refund_request("order-ru", "rk-other"))
+        .await
+        .unwrap_err();
+    assert_eq!(other_key.code(), Code::FailedPrecondition, "{other_key:?}");
+
+    let retried = h
+        .client
+        .refund(refund_request("order-ru", "rk-first"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retried.reference, "rf_order-ru");
+    let posts = refund_posts(&h).await;
+    assert_eq!(
+        posts.len(),
+        2,
+        "the retry goes upstream again, deduplicated by its key"
+    );
+    let first_key = posts[0].headers.get("x-idempotency-key").unwrap();
+    assert!(
+        posts
+            .iter()
+            .all(|p| p.headers.get("x-idempotency-key").unwrap() == first_key)
+    );
+}
