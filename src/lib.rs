@@ -3,6 +3,8 @@
 pub mod api;
 pub mod config;
 pub mod domain;
+pub mod events;
+pub mod http;
 pub mod payments;
 pub mod provider;
 pub mod startup;

@@ -3,12 +3,12 @@
 //! decide what to ask Novasend and what to keep.
 
 use crate::domain::{
-    Applied, CreatePayinCommand, Language, Payin, PayinStatus, ProviderPayin, Refund,
-    RefundCommand, Violations,
+    Applied, CreatePayinCommand, Language, ObservationSource, Payin, PayinStatus, ProviderPayin,
+    Refund, RefundCommand, Violations,
 };
 use crate::provider::{PaymentProvider, ProviderError, RefundOrder};
 use crate::store::{Store, StoreError};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -165,81 +165,88 @@ impl Payments {
         if !same_request {
             return Err(PaymentsError::ReferenceTaken);
         }
-        self.upsert(command.reference.as_str(), observed, |observed, now| {
-            Payin::first_seen(
-                command.reference.as_str(),
-                &command.country,
-                &command.account_id,
-                observed,
-                now,
-            )
-        })
+        self.upsert(
+            command.reference.as_str(),
+            observed,
+            ObservationSource::Api,
+            |observed, now| {
+                Payin::first_seen(
+                    command.reference.as_str(),
+                    &command.country,
+                    &command.account_id,
+                    observed,
+                    now,
+                )
+            },
+        )
         .await
     }
 
-    /// Applies an observation to the cached payin with compare-and-set, or creates the cache
-    /// entry with `first_seen` when there is none.
+    /// Applies an observation to the cached payin, or creates the cache entry with
+    /// `first_seen` when there is none. A change callers can see is announced to watchers.
     pub async fn upsert(
         &self,
         reference: &str,
         observed: ProviderPayin,
-        first_seen: impl Fn(ProviderPayin, chrono::DateTime<Utc>) -> Payin,
+        source: ObservationSource,
+        first_seen: impl Fn(ProviderPayin, DateTime<Utc>) -> Payin,
     ) -> Result<Payin, PaymentsError> {
-        for _ in 0..SAVE_ATTEMPTS {
-            let now = Utc::now();
-            let (mut payin, expected) = match self.store.load_payin(reference).await? {
-                Some(mut cached) => {
-                    let version = cached.version;
-                    match cached.apply(observed.clone(), now) {
-                        Applied::Contradicted { observed } => tracing::warn!(
-                            reference,
-                            current = ?cached.status,
-                            ?observed,
-                            "provider contradicts a known status; not applied"
-                        ),
-                        Applied::Changed { previous } => tracing::info!(
-                            reference,
-                            ?previous,
-                            status = ?cached.status,
-                            "payin status observed"
-                        ),
-                        Applied::Unchanged => {}
-                    }
-                    (cached, version)
-                }
-                None => (first_seen(observed.clone(), now), 0),
+        self.modify(reference, |cached, now| {
+            let Some(mut payin) = cached else {
+                let mut payin = first_seen(observed.clone(), now);
+                payin.last_source = source;
+                return Ok((payin, true));
             };
-            payin.version = expected + 1;
-            if self
-                .store
-                .save_payin(&payin, expected, self.settings.payin_ttl)
-                .await?
-            {
-                return Ok(payin);
+            let applied = payin.apply(observed.clone(), now);
+            match applied {
+                Applied::Contradicted { observed } => tracing::warn!(
+                    reference,
+                    current = ?payin.status,
+                    ?observed,
+                    ?source,
+                    "provider contradicts a known status; not applied"
+                ),
+                Applied::Changed { previous } => {
+                    payin.last_source = source;
+                    tracing::info!(reference, ?previous, status = ?payin.status, ?source, "payin changed");
+                }
+                Applied::Unchanged => {}
             }
-        }
-        Err(
-            StoreError::Unavailable("the payin kept changing under concurrent writers".into())
-                .into(),
-        )
+            Ok((payin, matches!(applied, Applied::Changed { .. })))
+        })
+        .await
     }
 
-    /// Writes a change to the cached payin with compare-and-set.
+    /// Writes a change to the cached payin that streams do not report (a refund).
     async fn update(
         &self,
         reference: &str,
         change: impl Fn(&mut Payin),
     ) -> Result<Payin, PaymentsError> {
-        for _ in 0..SAVE_ATTEMPTS {
-            let Some(mut payin) = self.store.load_payin(reference).await? else {
-                return Err(PaymentsError::NotFound);
-            };
-            let expected = payin.version;
+        self.modify(reference, |cached, _| {
+            let mut payin = cached.ok_or(PaymentsError::NotFound)?;
             change(&mut payin);
+            Ok((payin, false))
+        })
+        .await
+    }
+
+    /// The one read-modify-write of a cached payin: compare-and-set in the store, retried a
+    /// bounded number of times when another writer (here or on another replica) was first.
+    /// `change` returns the new payin and whether watchers must hear of it.
+    async fn modify(
+        &self,
+        reference: &str,
+        change: impl Fn(Option<Payin>, DateTime<Utc>) -> Result<(Payin, bool), PaymentsError>,
+    ) -> Result<Payin, PaymentsError> {
+        for _ in 0..SAVE_ATTEMPTS {
+            let cached = self.store.load_payin(reference).await?;
+            let expected = cached.as_ref().map_or(0, |p| p.version);
+            let (mut payin, announce) = change(cached, Utc::now())?;
             payin.version = expected + 1;
             if self
                 .store
-                .save_payin(&payin, expected, self.settings.payin_ttl)
+                .save_payin(&payin, expected, announce, self.settings.payin_ttl)
                 .await?
             {
                 return Ok(payin);
@@ -251,17 +258,18 @@ impl Payments {
         )
     }
 
-    /// Reads Novasend now and applies what it says.
-    async fn refresh(
+    /// Reads Novasend now and applies what it says. `Ok(None)`: Novasend does not know it.
+    pub async fn refresh(
         &self,
         reference: &str,
         language: Language,
+        source: ObservationSource,
     ) -> Result<Option<Payin>, PaymentsError> {
         let Some(observed) = self.provider.get_payin(reference, language).await? else {
             return Ok(None);
         };
         let payin = self
-            .upsert(reference, observed, |observed, now| {
+            .upsert(reference, observed, source, |observed, now| {
                 Payin::first_seen(reference, "", "", observed, now)
             })
             .await?;
@@ -279,7 +287,7 @@ impl Payments {
         let Some(cached) = cached else {
             // Not cached (expired, or created before this store): Novasend may still know it.
             return self
-                .refresh(reference, language)
+                .refresh(reference, language, ObservationSource::Api)
                 .await?
                 .ok_or(PaymentsError::NotFound);
         };
@@ -287,7 +295,10 @@ impl Payments {
         if !force_refresh && !stale {
             return Ok(cached);
         }
-        match self.refresh(reference, language).await {
+        match self
+            .refresh(reference, language, ObservationSource::Api)
+            .await
+        {
             Ok(Some(fresh)) => Ok(fresh),
             Ok(None) => Ok(cached),
             // An implicit refresh that fails still leaves a true (if older) answer to give.
@@ -315,7 +326,10 @@ impl Payments {
         let reference = command.reference.as_str();
         let mut payin = self.store.load_payin(reference).await?;
         if payin.as_ref().is_none_or(|p| !p.status.is_terminal()) {
-            payin = self.refresh(reference, language).await?.or(payin);
+            payin = self
+                .refresh(reference, language, ObservationSource::Api)
+                .await?
+                .or(payin);
         }
         let payin = payin.ok_or(PaymentsError::NotFound)?;
         let (amount, full) = command

@@ -1,8 +1,12 @@
-//! Wiring: builds the store, the provider and the gRPC server from a `Config`, binds the
-//! listener (port 0 in tests) and runs until told to stop.
+//! Wiring: builds the store, the provider, the gRPC and HTTP servers from a `Config`, binds
+//! the listeners (port 0 in tests) and runs until told to stop.
 
 use crate::api::PaymentsApi;
+use crate::api::stream::Streams;
 use crate::config::{Config, StoreConfig};
+use crate::events::reconciler;
+use crate::events::watchers::Watchers;
+use crate::events::webhook::WebhookState;
 use crate::payments::Payments;
 use crate::proto::payments_service_server::PaymentsServiceServer;
 use crate::provider::PaymentProvider;
@@ -15,13 +19,21 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
 
+/// After the drain period, how long streams get to deliver their UNAVAILABLE.
+const STREAM_CLOSE_WAIT: Duration = Duration::from_secs(2);
+
 pub struct Application {
-    listener: TcpListener,
-    address: SocketAddr,
+    grpc_listener: TcpListener,
+    http_listener: TcpListener,
     api: PaymentsApi,
+    http: axum::Router,
+    payments: Payments,
+    watchers: Arc<Watchers>,
+    closing: watch::Sender<bool>,
     shutdown_grace: Duration,
 }
 
@@ -47,24 +59,52 @@ impl Application {
         )?;
         tracing::info!(base_url = %novasend.base_url, "novasend provider");
         let provider: Arc<dyn PaymentProvider> = Arc::new(NovasendClient::new(novasend)?);
-        let payments = Payments::new(store, provider, config.payments.clone());
-        let api = PaymentsApi::new(payments, config.countries.clone());
+        let payments = Payments::new(store.clone(), provider, config.payments.clone());
 
-        let listener = TcpListener::bind(config.grpc_addr)
-            .await
-            .map_err(|e| format!("cannot listen on {} for gRPC: {e}", config.grpc_addr))?;
-        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        let watchers = Watchers::start(&store);
+        let (closing, closing_rx) = watch::channel(false);
+        let streams = Streams {
+            watchers: watchers.clone(),
+            closing: closing_rx,
+        };
+        let api = PaymentsApi::new(payments.clone(), config.countries.clone(), streams);
+        if config.webhook_secret.is_none() {
+            tracing::warn!("NOVASEND_WEBHOOK_SECRET is unset: webhook signatures are not checked");
+        }
+        let webhooks = WebhookState::new(payments.clone(), config.webhook_secret.clone());
+        let http = crate::http::router(webhooks, store);
+
+        let grpc_listener = bind(config.grpc_addr, "gRPC").await?;
+        let http_listener = bind(config.http_addr, "HTTP").await?;
         Ok(Self {
-            listener,
-            address,
+            grpc_listener,
+            http_listener,
             api,
+            http,
+            payments,
+            watchers,
+            closing,
             shutdown_grace: config.shutdown_grace,
         })
     }
 
     /// The bound gRPC address (the real port when built with port 0).
     pub fn grpc_addr(&self) -> SocketAddr {
-        self.address
+        self.grpc_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// The bound HTTP address (webhooks, health).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// This replica's open watches, for tests and metrics.
+    pub fn watchers(&self) -> Arc<Watchers> {
+        self.watchers.clone()
     }
 
     /// Serves until `shutdown` completes, then drains.
@@ -72,6 +112,8 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), String> {
+        let grpc_addr = self.grpc_addr();
+        let http_addr = self.http_addr();
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
         health_reporter
             .set_serving::<PaymentsServiceServer<PaymentsApi>>()
@@ -85,45 +127,78 @@ impl Application {
             .build_v1alpha()
             .map_err(|e| e.to_string())?;
 
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = Server::builder()
+        let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
+        let grpc = Server::builder()
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(PaymentsServiceServer::new(self.api))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), async {
-                let _ = stop_rx.await;
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.grpc_listener), async {
+                let _ = grpc_stopped.await;
             });
-        tracing::info!(grpc = %self.address, "payments-gateway listening");
-        let mut server = tokio::spawn(server);
+        let mut grpc = tokio::spawn(grpc);
+
+        let mut http_closing = self.closing.subscribe();
+        let http = axum::serve(self.http_listener, self.http).with_graceful_shutdown(async move {
+            let _ = http_closing.wait_for(|closing| *closing).await;
+        });
+        let http = tokio::spawn(async move { http.await });
+        let reconciler = tokio::spawn(reconciler::run(
+            self.payments.clone(),
+            self.closing.subscribe(),
+        ));
+        tracing::info!(grpc = %grpc_addr, http = %http_addr, "payments-gateway listening");
 
         tokio::select! {
-            result = &mut server => {
+            result = &mut grpc => {
+                let _ = self.closing.send(true);
                 return result.map_err(|e| e.to_string())?.map_err(|e| e.to_string());
             }
             () = shutdown => {}
         }
 
-        // Shutdown path: first tell load balancers we are going away, then stop accepting,
-        // then give in-flight calls the drain period to finish. Whatever still runs after
-        // that is cut off: the process must exit within Kubernetes' grace period.
-        tracing::info!(grace = ?self.shutdown_grace, "shutting down: draining in-flight calls");
+        // The shutdown path, in order:
+        // 1. tell load balancers we are going away (health NOT_SERVING), and stop accepting
+        //    gRPC connections; calls in flight and open streams carry on;
+        // 2. give them the drain period to finish by themselves;
+        // 3. then end the streams still open with UNAVAILABLE (callers reconnect elsewhere),
+        //    stop the HTTP side and the reconciler, and cut whatever is still running after a
+        //    short wait: the process must exit within Kubernetes' grace period.
+        tracing::info!(grace = ?self.shutdown_grace, "shutting down: draining");
         health_reporter
             .set_not_serving::<PaymentsServiceServer<PaymentsApi>>()
             .await;
         health_reporter
             .set_service_status("", tonic_health::ServingStatus::NotServing)
             .await;
-        let _ = stop_tx.send(());
-        match tokio::time::timeout(self.shutdown_grace, &mut server).await {
-            Ok(joined) => joined
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string()),
-            Err(_) => {
-                tracing::warn!("drain period over; closing the remaining calls");
-                server.abort();
-                Ok(())
-            }
+        let _ = stop_grpc.send(());
+        let drained = tokio::time::timeout(self.shutdown_grace, &mut grpc)
+            .await
+            .is_ok();
+        if !drained {
+            tracing::info!(
+                open_streams = self.watchers.open_watches(),
+                "drain period over; closing open streams"
+            );
         }
+        let _ = self.closing.send(true);
+        if !drained
+            && tokio::time::timeout(STREAM_CLOSE_WAIT, &mut grpc)
+                .await
+                .is_err()
+        {
+            tracing::warn!("calls still running after the drain period; cutting them");
+            grpc.abort();
+        }
+        let _ = tokio::time::timeout(STREAM_CLOSE_WAIT, http).await;
+        reconciler.abort();
+        tracing::info!("stopped");
+        Ok(())
     }
+}
+
+async fn bind(address: SocketAddr, what: &str) -> Result<TcpListener, String> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|e| format!("cannot listen on {address} for {what}: {e}"))
 }

@@ -3,6 +3,7 @@
 mod convert;
 pub mod error;
 mod idempotency;
+pub mod stream;
 
 use crate::domain::request::{CreatePayinInput, IDEMPOTENCY_METADATA, parse_lookup_reference};
 use crate::domain::{
@@ -11,21 +12,21 @@ use crate::domain::{
 use crate::payments::Payments;
 use crate::proto as pb;
 use crate::proto::payments_service_server::PaymentsService;
-use std::pin::Pin;
 use std::sync::Arc;
-use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 pub struct PaymentsApi {
     payments: Payments,
     countries: Arc<Countries>,
+    streams: stream::Streams,
 }
 
 impl PaymentsApi {
-    pub fn new(payments: Payments, countries: Countries) -> Self {
+    pub fn new(payments: Payments, countries: Countries, streams: stream::Streams) -> Self {
         Self {
             payments,
             countries: Arc::new(countries),
+            streams,
         }
     }
 }
@@ -64,8 +65,6 @@ fn idempotency_key<T>(
         })
         .ok()
 }
-
-type UpdateStream = Pin<Box<dyn Stream<Item = Result<pb::PayinUpdate, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl PaymentsService for PaymentsApi {
@@ -134,19 +133,18 @@ impl PaymentsService for PaymentsApi {
         Ok(Response::new(convert::payin(&payin)))
     }
 
-    type StreamPayinUpdatesStream = UpdateStream;
+    type StreamPayinUpdatesStream = stream::UpdateStream;
 
     async fn stream_payin_updates(
         &self,
         request: Request<pb::StreamPayinUpdatesRequest>,
     ) -> Result<Response<Self::StreamPayinUpdatesStream>, Status> {
         let language = language_of(&request);
-        parse_lookup_reference(&request.get_ref().reference)
+        let reference = parse_lookup_reference(&request.get_ref().reference)
             .map_err(|v| error::invalid_request(&v, language))?;
-        Err(Status::unimplemented(language.pick(
-            "StreamPayinUpdates is not available yet; poll GetPayin",
-            "StreamPayinUpdates n'est pas encore disponible ; interrogez GetPayin",
-        )))
+        let updates =
+            stream::open(&self.payments, &self.streams, reference.as_str(), language).await?;
+        Ok(Response::new(updates))
     }
 
     async fn refund(

@@ -10,8 +10,8 @@ pub mod status;
 pub use country::Countries;
 pub use lang::Language;
 pub use payin::{
-    Applied, Failure, Payin, ProviderPayin, Refund, RefundStatus, RefundTransaction, RefundType,
-    Transaction,
+    Applied, Failure, ObservationSource, Payin, ProviderPayin, Refund, RefundStatus,
+    RefundTransaction, RefundType, Transaction,
 };
 pub use phone::{PhoneNumber, mask_phone};
 pub use request::{

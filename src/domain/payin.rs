@@ -106,6 +106,19 @@ impl ProviderPayin {
     }
 }
 
+/// How this service learned what it knows about a payin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ObservationSource {
+    /// A caller's call (create, get, refund).
+    #[default]
+    Api,
+    /// A Novasend webhook, followed by a read.
+    Webhook,
+    /// Polling (for a stream, or the background reconciler).
+    Poll,
+}
+
 /// The payin as stored in the cache and returned to callers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payin {
@@ -134,6 +147,9 @@ pub struct Payin {
     pub refund: Option<Refund>,
     /// Bumped on every write; the store uses it for compare-and-set.
     pub version: u64,
+    /// Where the last change a caller can see came from.
+    #[serde(default)]
+    pub last_source: ObservationSource,
 }
 
 /// What applying an observation did.
@@ -181,6 +197,7 @@ impl Payin {
             failure: observed.failure,
             refund: None,
             version: 0,
+            last_source: ObservationSource::Api,
         }
     }
 
@@ -229,6 +246,15 @@ impl Payin {
                 previous: before.status,
             }
         }
+    }
+
+    /// What a stream reports a change of: the status and the layers it is computed from.
+    pub fn watched_state(&self) -> (PayinStatus, ConfirmationStatus, Option<TransactionStatus>) {
+        (
+            self.status,
+            self.confirmation_status,
+            self.transaction.as_ref().and_then(|t| t.status),
+        )
     }
 
     /// A refund counts as made unless Novasend said it failed.

@@ -1,12 +1,16 @@
 //! The in-process store, for a single replica (PAYMENTS_REDIS_URL unset). Same semantics as
 //! Redis: one mutex makes every check-then-act atomic.
 
-use super::{Begin, IdempotencyScope, Store, StoreError, StoredOutcome, new_owner};
+use super::{
+    Begin, CHANGE_FEED_CAPACITY, ChangeNotice, FIRST_RECONCILIATION_AFTER, IdempotencyScope, Store,
+    StoreError, StoredOutcome, new_owner,
+};
 use crate::domain::Payin;
 use async_trait::async_trait;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
 
 #[derive(Debug, Clone)]
 enum RecordState {
@@ -35,11 +39,23 @@ struct State {
     payins: HashMap<String, Expiring<Payin>>,
     provider_index: HashMap<String, Expiring<String>>,
     refund_locks: HashMap<String, Expiring<String>>,
+    poll_leases: HashMap<String, Expiring<()>>,
+    /// Non-terminal payins and when to reconcile them next.
+    open_payins: HashMap<String, Instant>,
 }
 
-#[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    changes: broadcast::Sender<ChangeNotice>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self {
+            state: Mutex::default(),
+            changes: broadcast::channel(CHANGE_FEED_CAPACITY).0,
+        }
+    }
 }
 
 impl MemoryStore {
@@ -58,6 +74,13 @@ impl MemoryStore {
         state.payins.retain(|_, p| p.expires_at > now);
         state.provider_index.retain(|_, p| p.expires_at > now);
         state.refund_locks.retain(|_, l| l.expires_at > now);
+        state.poll_leases.retain(|_, l| l.expires_at > now);
+        let State {
+            open_payins,
+            payins,
+            ..
+        } = &mut *state;
+        open_payins.retain(|reference, _| payins.contains_key(reference));
         f(&mut state, now)
     }
 }
@@ -217,9 +240,10 @@ impl Store for MemoryStore {
         &self,
         payin: &Payin,
         expected_version: u64,
+        announce: bool,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        Ok(self.with(|state, now| {
+        let saved = self.with(|state, now| {
             let current = state
                 .payins
                 .get(&payin.reference)
@@ -244,8 +268,81 @@ impl Store for MemoryStore {
                     },
                 );
             }
+            if payin.status.is_terminal() {
+                state.open_payins.remove(&payin.reference);
+            } else {
+                state
+                    .open_payins
+                    .entry(payin.reference.clone())
+                    .or_insert(now + FIRST_RECONCILIATION_AFTER);
+            }
+            true
+        });
+        if saved && announce {
+            // No receiver (no stream open) is fine.
+            let _ = self
+                .changes
+                .send(ChangeNotice::Changed(Arc::new(payin.clone())));
+        }
+        Ok(saved)
+    }
+
+    fn changes(&self) -> broadcast::Receiver<ChangeNotice> {
+        self.changes.subscribe()
+    }
+
+    async fn try_poll_lease(
+        &self,
+        reference: &str,
+        interval: Duration,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(|state, now| {
+            if state.poll_leases.contains_key(reference) {
+                return false;
+            }
+            state.poll_leases.insert(
+                reference.to_owned(),
+                Expiring {
+                    value: (),
+                    expires_at: now + interval,
+                },
+            );
             true
         }))
+    }
+
+    async fn claim_due_reconciliations(
+        &self,
+        limit: usize,
+        hold: Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(self.with(|state, now| {
+            let mut due: Vec<(Instant, String)> = state
+                .open_payins
+                .iter()
+                .filter(|(_, at)| **at <= now)
+                .map(|(reference, at)| (*at, reference.clone()))
+                .collect();
+            due.sort();
+            due.truncate(limit);
+            for (_, reference) in &due {
+                state.open_payins.insert(reference.clone(), now + hold);
+            }
+            due.into_iter().map(|(_, reference)| reference).collect()
+        }))
+    }
+
+    async fn schedule_reconciliation(
+        &self,
+        reference: &str,
+        after: Duration,
+    ) -> Result<(), StoreError> {
+        self.with(|state, now| {
+            if let Some(at) = state.open_payins.get_mut(reference) {
+                *at = now + after;
+            }
+        });
+        Ok(())
     }
 
     async fn lock_refund(

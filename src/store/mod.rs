@@ -6,7 +6,21 @@ pub mod redis;
 
 use crate::domain::Payin;
 use async_trait::async_trait;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// What the store tells this replica's watchers.
+#[derive(Debug, Clone)]
+pub enum ChangeNotice {
+    /// A payin changed (on any replica): its new state.
+    Changed(Arc<Payin>),
+    /// Changes may have been missed (the feed reconnected): re-read what you watch.
+    Resync,
+}
+
+/// How many notices a slow watcher may fall behind before it is told to resync.
+pub const CHANGE_FEED_CAPACITY: usize = 1024;
 
 /// Which idempotency record: the operation (`create`, `refund`) and the caller's key.
 #[derive(Debug, Clone, Copy)]
@@ -95,12 +109,38 @@ pub trait Store: Send + Sync + 'static {
 
     /// Writes `payin` if the stored version is still `expected_version` (0: none stored).
     /// `payin.version` must be `expected_version + 1`. `false`: someone wrote first.
+    /// With `announce`, the same atomic step publishes the new state to every replica.
+    /// Non-terminal payins are kept on the reconciler's schedule; terminal ones leave it.
     async fn save_payin(
         &self,
         payin: &Payin,
         expected_version: u64,
+        announce: bool,
         ttl: Duration,
     ) -> Result<bool, StoreError>;
+
+    /// Every change any replica announces, as it arrives here.
+    fn changes(&self) -> broadcast::Receiver<ChangeNotice>;
+
+    /// Takes the right to poll Novasend for `reference` for the next `interval`, on one
+    /// replica. `false`: someone polled less than `interval` ago.
+    async fn try_poll_lease(&self, reference: &str, interval: Duration)
+    -> Result<bool, StoreError>;
+
+    /// Takes up to `limit` non-terminal payins whose reconciliation is due and holds them
+    /// for `hold`, so that other replicas skip them meanwhile.
+    async fn claim_due_reconciliations(
+        &self,
+        limit: usize,
+        hold: Duration,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// Sets the next reconciliation of a still non-terminal payin.
+    async fn schedule_reconciliation(
+        &self,
+        reference: &str,
+        after: Duration,
+    ) -> Result<(), StoreError>;
 
     /// Takes the refund lock of a payin for `holder`; re-entrant for the same holder.
     async fn lock_refund(
@@ -114,6 +154,9 @@ pub trait Store: Send + Sync + 'static {
 
     async fn ping(&self) -> Result<(), StoreError>;
 }
+
+/// The first reconciliation of a new non-terminal payin, unless something else refreshes it.
+pub const FIRST_RECONCILIATION_AFTER: Duration = Duration::from_secs(30);
 
 fn new_owner() -> String {
     uuid::Uuid::new_v4().to_string()

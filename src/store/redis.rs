@@ -1,12 +1,21 @@
 //! The Redis store. Every check-then-act runs as one Lua script, so replicas cannot race.
 
-use super::{Begin, IdempotencyScope, Store, StoreError, StoredOutcome, new_owner};
+use super::{
+    Begin, CHANGE_FEED_CAPACITY, ChangeNotice, FIRST_RECONCILIATION_AFTER, IdempotencyScope, Store,
+    StoreError, StoredOutcome, new_owner,
+};
 use crate::domain::Payin;
 use async_trait::async_trait;
+use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// The pub/sub channel on which every saved change is announced, as the payin's JSON.
+const CHANGES_CHANNEL: &str = "pgw:payin-changes";
+const OPEN_PAYINS_KEY: &str = "pgw:open-payins";
 
 /// Bounds every Redis round trip, including the wait for a reconnection.
 const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
@@ -85,6 +94,8 @@ return redis.call('DEL', KEYS[1])
     )
 });
 
+/// Compare-and-set of a payin: the one place its state changes. In the same atomic step it
+/// keeps the provider-reference index and the reconciler's schedule, and announces the change.
 static SAVE_PAYIN: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -94,13 +105,53 @@ if current ~= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'data', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 if ARGV[6] == '1' then redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[4]) end
+if ARGV[7] == '1' then
+  redis.call('ZREM', KEYS[3], ARGV[5])
+else
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZADD', KEYS[3], 'NX', now + tonumber(ARGV[9]), ARGV[5])
+end
+if ARGV[8] == '1' then redis.call('PUBLISH', ARGV[10], ARGV[3]) end
 return 1
+",
+    )
+});
+
+static CLAIM_DUE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+for _, reference in ipairs(due) do
+  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), reference)
+end
+return due
+",
+    )
+});
+
+static SCHEDULE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[2])
 ",
     )
 });
 
 pub struct RedisStore {
     connection: ConnectionManager,
+    changes: broadcast::Sender<ChangeNotice>,
+    subscriber: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RedisStore {
+    fn drop(&mut self) {
+        self.subscriber.abort();
+    }
 }
 
 impl RedisStore {
@@ -114,9 +165,15 @@ impl RedisStore {
             .set_response_timeout(Some(Duration::from_secs(2)))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)
+        let connection = ConnectionManager::new_lazy_with_config(client.clone(), config)
             .map_err(|e| format!("cannot prepare the Redis connection: {e}"))?;
-        Ok(Self { connection })
+        let changes = broadcast::channel(CHANGE_FEED_CAPACITY).0;
+        let subscriber = tokio::spawn(follow_changes(client, changes.clone()));
+        Ok(Self {
+            connection,
+            changes,
+            subscriber,
+        })
     }
 
     async fn run<T: redis::FromRedisValue>(
@@ -125,6 +182,46 @@ impl RedisStore {
     ) -> Result<T, StoreError> {
         let mut connection = self.connection.clone();
         bounded(invocation.invoke_async(&mut connection)).await
+    }
+}
+
+/// Relays the changes channel to this replica's watchers for as long as the store lives,
+/// reconnecting (with a bounded pause) whenever Redis goes away. After every (re)connection
+/// the watchers are told to resync, since announcements made meanwhile were lost.
+async fn follow_changes(client: redis::Client, changes: broadcast::Sender<ChangeNotice>) {
+    const PAUSE_MIN: Duration = Duration::from_millis(100);
+    const PAUSE_MAX: Duration = Duration::from_secs(2);
+    let mut pause = PAUSE_MIN;
+    loop {
+        let subscribed = tokio::time::timeout(OPERATION_TIMEOUT, async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(CHANGES_CHANNEL).await?;
+            Ok::<_, RedisError>(pubsub)
+        })
+        .await;
+        match subscribed {
+            Ok(Ok(pubsub)) => {
+                pause = PAUSE_MIN;
+                let _ = changes.send(ChangeNotice::Resync);
+                let mut messages = pubsub.into_on_message();
+                while let Some(message) = messages.next().await {
+                    match serde_json::from_slice::<Payin>(message.get_payload_bytes()) {
+                        Ok(payin) => {
+                            let _ = changes.send(ChangeNotice::Changed(Arc::new(payin)));
+                        }
+                        Err(e) => tracing::warn!("unreadable change announcement: {e}"),
+                    }
+                }
+                tracing::warn!("redis change feed lost; reconnecting");
+                let _ = changes.send(ChangeNotice::Resync);
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e.kind_description(), "redis change feed unavailable")
+            }
+            Err(_) => tracing::debug!("redis change feed connection timed out"),
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(PAUSE_MAX);
     }
 }
 
@@ -327,24 +424,78 @@ impl Store for RedisStore {
         &self,
         payin: &Payin,
         expected_version: u64,
+        announce: bool,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
         let data = serde_json::to_vec(payin).expect("a payin serializes");
-        let indexed = !payin.provider_reference.is_empty();
+        let flag = |b: bool| if b { "1" } else { "0" };
         let saved: i64 = self
             .run(
                 SAVE_PAYIN
                     .key(payin_key(&payin.reference))
                     .key(provider_index_key(&payin.provider_reference))
+                    .key(OPEN_PAYINS_KEY)
                     .arg(expected_version)
                     .arg(payin.version)
                     .arg(data)
                     .arg(millis(ttl))
                     .arg(&payin.reference)
-                    .arg(if indexed { "1" } else { "0" }),
+                    .arg(flag(!payin.provider_reference.is_empty()))
+                    .arg(flag(payin.status.is_terminal()))
+                    .arg(flag(announce))
+                    .arg(millis(FIRST_RECONCILIATION_AFTER))
+                    .arg(CHANGES_CHANNEL),
             )
             .await?;
         Ok(saved == 1)
+    }
+
+    fn changes(&self) -> broadcast::Receiver<ChangeNotice> {
+        self.changes.subscribe()
+    }
+
+    async fn try_poll_lease(
+        &self,
+        reference: &str,
+        interval: Duration,
+    ) -> Result<bool, StoreError> {
+        let mut connection = self.connection.clone();
+        let taken: Option<String> = bounded(
+            redis::cmd("SET")
+                .arg(format!("pgw:poll-lease:{reference}"))
+                .arg(1)
+                .arg("NX")
+                .arg("PX")
+                .arg(millis(interval))
+                .query_async(&mut connection),
+        )
+        .await?;
+        Ok(taken.is_some())
+    }
+
+    async fn claim_due_reconciliations(
+        &self,
+        limit: usize,
+        hold: Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        self.run(CLAIM_DUE.key(OPEN_PAYINS_KEY).arg(limit).arg(millis(hold)))
+            .await
+    }
+
+    async fn schedule_reconciliation(
+        &self,
+        reference: &str,
+        after: Duration,
+    ) -> Result<(), StoreError> {
+        let _: i64 = self
+            .run(
+                SCHEDULE
+                    .key(OPEN_PAYINS_KEY)
+                    .arg(millis(after))
+                    .arg(reference),
+            )
+            .await?;
+        Ok(())
     }
 
     async fn lock_refund(

@@ -163,6 +163,8 @@ pub fn test_config(
 /// The service, running on a free port until dropped.
 pub struct TestApp {
     pub address: SocketAddr,
+    pub http_address: SocketAddr,
+    pub watchers: std::sync::Arc<payments_gateway::events::watchers::Watchers>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), String>>,
 }
@@ -172,12 +174,16 @@ impl TestApp {
         payments_gateway::telemetry::init(LogFormat::Text);
         let app = Application::build(config).await.expect("the app builds");
         let address = app.grpc_addr();
+        let http_address = app.http_addr();
+        let watchers = app.watchers();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until_stopped(async {
             let _ = stopped.await;
         }));
         TestApp {
             address,
+            http_address,
+            watchers,
             stop: Some(stop),
             task,
         }
@@ -192,6 +198,23 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("cannot connect to the service at {endpoint}");
+    }
+
+    /// Posts a webhook body to this instance.
+    pub async fn post_webhook(&self, body: &str, signature: Option<&str>) -> u16 {
+        let mut request = reqwest::Client::new()
+            .post(format!("http://{}/webhooks/novasend", self.http_address))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if let Some(signature) = signature {
+            request = request.header("x-novasend-signature", signature);
+        }
+        request
+            .send()
+            .await
+            .expect("the webhook endpoint answers")
+            .status()
+            .as_u16()
     }
 
     pub async fn stop(mut self) {

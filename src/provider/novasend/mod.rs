@@ -1,5 +1,6 @@
 //! Novasend's merchant API over HTTPS: sessions, status and refunds.
 
+pub mod webhook;
 mod wire;
 
 use super::{PaymentProvider, ProviderError, RefundOrder};

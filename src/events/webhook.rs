@@ -1,0 +1,117 @@
+//! `POST /webhooks/novasend`: a trigger, never the truth. We answer at once and re-read the
+//! payin from Novasend in the background; only what Novasend then says is applied.
+
+use crate::domain::{Language, ObservationSource};
+use crate::payments::Payments;
+use crate::provider::novasend::webhook::{SIGNATURE_HEADER, read_trigger, signature_is_valid};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use secrecy::SecretString;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// At most this many webhook-driven reads run at once; beyond, a webhook is dropped (the
+/// reconciler and pollers still converge the payin).
+const CONCURRENT_REFRESHES: usize = 64;
+
+#[derive(Clone)]
+pub struct WebhookState {
+    payments: Payments,
+    secret: Option<Arc<SecretString>>,
+    refreshes: Arc<Semaphore>,
+}
+
+impl WebhookState {
+    pub fn new(payments: Payments, secret: Option<SecretString>) -> Self {
+        Self {
+            payments,
+            secret: secret.map(Arc::new),
+            refreshes: Arc::new(Semaphore::new(CONCURRENT_REFRESHES)),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookOutcome {
+    Accepted,
+    BadSignature,
+    NotJson,
+}
+
+pub async fn receive(
+    State(state): State<WebhookState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    match accept(&state, &headers, &body) {
+        WebhookOutcome::Accepted => (StatusCode::OK, "{\"received\":true}"),
+        WebhookOutcome::BadSignature => (
+            StatusCode::UNAUTHORIZED,
+            "{\"error\":\"invalid signature\"}",
+        ),
+        WebhookOutcome::NotJson => (
+            StatusCode::BAD_REQUEST,
+            "{\"error\":\"body is not a JSON object\"}",
+        ),
+    }
+}
+
+fn accept(state: &WebhookState, headers: &HeaderMap, body: &[u8]) -> WebhookOutcome {
+    if let Some(secret) = &state.secret {
+        let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+        if !signature_is_valid(secret, body, signature) {
+            tracing::warn!("webhook with a missing or wrong signature refused");
+            return WebhookOutcome::BadSignature;
+        }
+    }
+    let Some(trigger) = read_trigger(body) else {
+        return WebhookOutcome::NotJson;
+    };
+    let Ok(permit) = state.refreshes.clone().try_acquire_owned() else {
+        tracing::warn!(
+            event = trigger.event,
+            "too many webhook reads in flight; dropped"
+        );
+        return WebhookOutcome::Accepted;
+    };
+    let payments = state.payments.clone();
+    tokio::spawn(async move {
+        let _permit = permit;
+        match resolve(&payments, &trigger.references).await {
+            Some(reference) => {
+                tracing::info!(
+                    event = trigger.event,
+                    reference,
+                    "webhook received; re-reading the payin"
+                );
+                if let Err(e) = payments
+                    .refresh(&reference, Language::En, ObservationSource::Webhook)
+                    .await
+                {
+                    tracing::warn!(reference, error = %e, "webhook re-read failed");
+                }
+            }
+            None => tracing::info!(
+                event = trigger.event,
+                "webhook for a payin we do not know; ignored"
+            ),
+        }
+    });
+    WebhookOutcome::Accepted
+}
+
+/// The merchant reference among the webhook's candidates, matched against both merchant and
+/// Novasend references of known payins.
+async fn resolve(payments: &Payments, candidates: &[String]) -> Option<String> {
+    let store = payments.store();
+    for candidate in candidates {
+        if matches!(store.load_payin(candidate).await, Ok(Some(_))) {
+            return Some(candidate.clone());
+        }
+        if let Ok(Some(reference)) = store.reference_for_provider(candidate).await {
+            return Some(reference);
+        }
+    }
+    None
+}
