@@ -8,5 +8,6 @@ mod create;
 mod errors;
 mod idempotency;
 mod refund;
+mod streaming;
 mod unknown_outcome;
 mod validation;

@@ -171,7 +171,11 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(config: Config) -> Self {
-        payments_gateway::telemetry::init(LogFormat::Text);
+        // Logs go through the test harness, shown only for failing tests.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .try_init();
         let app = Application::build(config).await.expect("the app builds");
         let address = app.grpc_addr();
         let http_address = app.http_addr();
