@@ -1,6 +1,7 @@
 //! payments-gateway: a gRPC service for mobile-money payins over Novasend.
 
 pub mod api;
+pub mod client;
 pub mod config;
 pub mod domain;
 pub mod events;

@@ -1,7 +1,10 @@
 use clap::{Parser, Subcommand};
-use payments_gateway::config::{Config, ServeArgs};
-use payments_gateway::startup::Application;
-use payments_gateway::telemetry;
+use payments_gateway::client::{self, ClientArgs};
+use payments_gateway::config::{Config, SandboxArgs, ServeArgs};
+use payments_gateway::domain::Countries;
+use payments_gateway::provider::sandbox;
+use payments_gateway::startup::{Application, install_crypto_provider};
+use payments_gateway::telemetry::{self, LogFormat};
 use std::process::ExitCode;
 
 /// gRPC gateway for mobile-money payins over Novasend.
@@ -18,23 +21,43 @@ struct Cli {
 enum Command {
     /// Run the service (the default).
     Serve(ServeArgs),
+    /// Run the Novasend sandbox alone.
+    Sandbox(SandboxArgs),
+    /// Talk to a running service.
+    Client(ClientArgs),
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let args = match cli.command {
-        Some(Command::Serve(args)) => args,
-        None => cli.serve,
-    };
+    match cli.command {
+        Some(Command::Serve(args)) => serve(args).await,
+        None => serve(cli.serve).await,
+        Some(Command::Sandbox(args)) => run_sandbox(args).await,
+        Some(Command::Client(args)) => {
+            install_crypto_provider();
+            match client::run(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn bad_configuration(errors: Vec<String>) -> ExitCode {
+    for error in errors {
+        eprintln!("payments-gateway: bad configuration: {error}");
+    }
+    ExitCode::from(2)
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
     let config = match Config::from_args(&args) {
         Ok(config) => config,
-        Err(errors) => {
-            for error in errors {
-                eprintln!("payments-gateway: bad configuration: {error}");
-            }
-            return ExitCode::from(2);
-        }
+        Err(errors) => return bad_configuration(errors),
     };
     telemetry::init(config.log_format);
     let app = match Application::build(config).await {
@@ -44,6 +67,9 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(sandbox) = app.sandbox_url() {
+        println!("{}", quick_start(&sandbox, &app.grpc_addr().to_string()));
+    }
     match app.run_until_stopped(shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -51,6 +77,50 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn quick_start(sandbox: &str, grpc: &str) -> String {
+    format!(
+        "
+  No NOVASEND_BASE_URL: using the built-in Novasend sandbox at {sandbox}
+  gRPC on {grpc}. Make a first payment from another terminal:
+
+    cargo run --release -- client create --reference order-1 --amount 300 \\
+        --msisdn +2250700000042 --name 'Awa Kone' --country CI
+    cargo run --release -- client watch order-1
+
+  then open the payment page it prints and click Accept.
+  Numbers ending in 0000 succeed by themselves, 0001 are declined, 0002 expire,
+  0003 fail at the transaction, 0004 never answer.
+"
+    )
+}
+
+async fn run_sandbox(args: SandboxArgs) -> ExitCode {
+    let (addr, config) = match args.to_config(&Countries::default()) {
+        Ok(parsed) => parsed,
+        Err(errors) => return bad_configuration(errors),
+    };
+    telemetry::init(LogFormat::Text);
+    install_crypto_provider();
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("payments-gateway: cannot listen on {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let handle = match sandbox::start(listener, config) {
+        Ok(handle) => handle,
+        Err(e) => {
+            eprintln!("payments-gateway: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("Novasend sandbox at {} (Ctrl-C to stop)", handle.base_url());
+    shutdown_signal().await;
+    drop(handle);
+    ExitCode::SUCCESS
 }
 
 /// Completes on Ctrl-C or SIGTERM (what Kubernetes sends).

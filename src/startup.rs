@@ -10,7 +10,8 @@ use crate::events::webhook::WebhookState;
 use crate::payments::Payments;
 use crate::proto::payments_service_server::PaymentsServiceServer;
 use crate::provider::PaymentProvider;
-use crate::provider::novasend::NovasendClient;
+use crate::provider::novasend::{NovasendClient, NovasendConfig};
+use crate::provider::sandbox::{self, SandboxHandle};
 use crate::store::Store;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
@@ -35,6 +36,8 @@ pub struct Application {
     watchers: Arc<Watchers>,
     closing: watch::Sender<bool>,
     shutdown_grace: Duration,
+    /// Lives as long as the service: dropping it stops the sandbox.
+    sandbox: Option<SandboxHandle>,
 }
 
 /// Installs the one rustls crypto provider of the whole binary (ring). Idempotent.
@@ -54,9 +57,12 @@ impl Application {
                 Arc::new(MemoryStore::new())
             }
         };
-        let novasend = config.novasend.clone().ok_or(
-            "NOVASEND_BASE_URL is unset and this build has no built-in sandbox yet; set NOVASEND_BASE_URL, NOVASEND_API_KEY and NOVASEND_API_CLIENT",
-        )?;
+        let grpc_listener = bind(config.grpc_addr, "gRPC").await?;
+        let http_listener = bind(config.http_addr, "HTTP").await?;
+        let (novasend, sandbox) = match config.novasend.clone() {
+            Some(novasend) => (novasend, None),
+            None => start_sandbox(&config, &http_listener).await?,
+        };
         tracing::info!(base_url = %novasend.base_url, "novasend provider");
         let provider: Arc<dyn PaymentProvider> = Arc::new(NovasendClient::new(novasend)?);
         let payments = Payments::new(store.clone(), provider, config.payments.clone());
@@ -74,8 +80,6 @@ impl Application {
         let webhooks = WebhookState::new(payments.clone(), config.webhook_secret.clone());
         let http = crate::http::router(webhooks, store);
 
-        let grpc_listener = bind(config.grpc_addr, "gRPC").await?;
-        let http_listener = bind(config.http_addr, "HTTP").await?;
         Ok(Self {
             grpc_listener,
             http_listener,
@@ -85,7 +89,13 @@ impl Application {
             watchers,
             closing,
             shutdown_grace: config.shutdown_grace,
+            sandbox,
         })
+    }
+
+    /// The in-process sandbox's base URL, when NOVASEND_BASE_URL was unset.
+    pub fn sandbox_url(&self) -> Option<String> {
+        self.sandbox.as_ref().map(SandboxHandle::base_url)
     }
 
     /// The bound gRPC address (the real port when built with port 0).
@@ -192,9 +202,39 @@ impl Application {
         }
         let _ = tokio::time::timeout(STREAM_CLOSE_WAIT, http).await;
         reconciler.abort();
+        drop(self.sandbox);
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Starts the sandbox in process and points the service at it; its webhooks go to this
+/// service's own endpoint unless SANDBOX_WEBHOOK_URL says otherwise.
+async fn start_sandbox(
+    config: &Config,
+    http_listener: &TcpListener,
+) -> Result<(NovasendConfig, Option<SandboxHandle>), String> {
+    let mut sandbox_config = config.sandbox.clone();
+    if sandbox_config.webhook_url.is_none() {
+        let mut own = http_listener.local_addr().map_err(|e| e.to_string())?;
+        if own.ip().is_unspecified() {
+            own.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        sandbox_config.webhook_url = Some(format!("http://{own}/webhooks/novasend"));
+    }
+    let listener = bind(config.sandbox_addr, "the Novasend sandbox").await?;
+    let handle = sandbox::start(listener, sandbox_config.clone())?;
+    let novasend = NovasendConfig {
+        base_url: handle
+            .base_url()
+            .parse()
+            .map_err(|e| format!("sandbox URL: {e}"))?,
+        api_key: sandbox_config.api_key,
+        api_client: sandbox_config.api_client,
+        timeout: config.payments.upstream_timeout,
+    };
+    tracing::warn!(sandbox = %handle.base_url(), "NOVASEND_BASE_URL is unset: using the built-in Novasend sandbox");
+    Ok((novasend, Some(handle)))
 }
 
 async fn bind(address: SocketAddr, what: &str) -> Result<TcpListener, String> {

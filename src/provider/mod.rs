@@ -2,6 +2,7 @@
 //! live in its own module and nowhere else.
 
 pub mod novasend;
+pub mod sandbox;
 
 use crate::domain::{CreatePayinCommand, Language, ProviderPayin, Refund};
 use async_trait::async_trait;

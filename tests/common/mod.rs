@@ -153,6 +153,8 @@ pub fn test_config(
             timeout: settings.upstream_timeout,
         }),
         webhook_secret: None,
+        sandbox_addr: "127.0.0.1:0".parse().unwrap(),
+        sandbox: payments_gateway::provider::sandbox::SandboxConfig::default(),
         shutdown_grace: Duration::from_secs(1),
         countries: Countries::default(),
         log_format: LogFormat::Text,
