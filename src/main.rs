@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the service (the default).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run the Novasend sandbox alone.
     Sandbox(SandboxArgs),
     /// Talk to a running service.
@@ -31,7 +31,7 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Serve(args)) => serve(args).await,
+        Some(Command::Serve(args)) => serve(*args).await,
         None => serve(cli.serve).await,
         Some(Command::Sandbox(args)) => run_sandbox(args).await,
         Some(Command::Client(args)) => {
