@@ -8,6 +8,7 @@ mod create;
 mod errors;
 mod idempotency;
 mod refund;
+mod sandbox;
 mod streaming;
 mod unknown_outcome;
 mod validation;

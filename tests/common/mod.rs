@@ -167,6 +167,8 @@ pub struct TestApp {
     pub address: SocketAddr,
     pub http_address: SocketAddr,
     pub watchers: std::sync::Arc<payments_gateway::events::watchers::Watchers>,
+    /// The in-process sandbox, when the config has no Novasend.
+    pub sandbox_url: Option<String>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), String>>,
 }
@@ -182,6 +184,7 @@ impl TestApp {
         let address = app.grpc_addr();
         let http_address = app.http_addr();
         let watchers = app.watchers();
+        let sandbox_url = app.sandbox_url();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(app.run_until_stopped(async {
             let _ = stopped.await;
@@ -190,6 +193,7 @@ impl TestApp {
             address,
             http_address,
             watchers,
+            sandbox_url,
             stop: Some(stop),
             task,
         }
@@ -395,4 +399,23 @@ pub fn with_metadata<T>(message: T, pairs: &[(&'static str, &str)]) -> tonic::Re
         request.metadata_mut().insert(*k, v.parse().unwrap());
     }
     request
+}
+
+/// The service over its in-process sandbox (no NOVASEND_BASE_URL), with quick steps.
+pub async fn spawn_with_sandbox(
+    redis: &RedisServer,
+    sandbox: payments_gateway::provider::sandbox::SandboxConfig,
+) -> TestApp {
+    let mut config = test_config("http://unused.invalid", Some(redis.url()), test_settings());
+    config.novasend = None;
+    config.sandbox = sandbox;
+    TestApp::spawn(config).await
+}
+
+pub fn quick_sandbox() -> payments_gateway::provider::sandbox::SandboxConfig {
+    payments_gateway::provider::sandbox::SandboxConfig {
+        step_delay: Duration::from_millis(100),
+        expiry: Duration::from_millis(600),
+        ..Default::default()
+    }
 }

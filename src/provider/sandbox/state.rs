@@ -288,7 +288,11 @@ pub fn validate_session(body: &Value, countries: &Countries, language: Language)
             "reference est obligatoire (1 à 64 caractères)",
         );
     }
-    if body.get("amount").and_then(Value::as_i64).is_none_or(|a| a < 1) {
+    if body
+        .get("amount")
+        .and_then(Value::as_i64)
+        .is_none_or(|a| a < 1)
+    {
         refuse(
             "amount",
             "amount must be a positive whole number",
