@@ -5,7 +5,7 @@ use crate::domain::Countries;
 use crate::payments::PaymentsSettings;
 use crate::provider::novasend::NovasendConfig;
 use crate::provider::sandbox::{Fault, ResponseShape, SandboxConfig};
-use crate::telemetry::LogFormat;
+use crate::telemetry::{LogFormat, OtlpConfig};
 use clap::Args;
 use secrecy::SecretString;
 use std::net::SocketAddr;
@@ -67,6 +67,45 @@ pub struct ServeArgs {
     /// text or json.
     #[arg(long, env = "PAYMENTS_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
+    /// OTLP/gRPC endpoint for traces; unset = no export.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otel_exporter_otlp_endpoint: Option<String>,
+    #[arg(long, env = "OTEL_SERVICE_NAME", default_value = "payments-gateway")]
+    pub otel_service_name: String,
+    /// Comma-separated bearer tokens callers must send; unset = no caller auth.
+    #[arg(long, env = "PAYMENTS_AUTH_TOKENS", hide_env_values = true)]
+    pub auth_tokens: Option<String>,
+    #[arg(long, env = "PAYMENTS_AUTH_TOKENS_FILE")]
+    pub auth_tokens_file: Option<String>,
+    /// PEM certificate chain and key for TLS on the gRPC port.
+    #[arg(long, env = "PAYMENTS_TLS_CERT")]
+    pub tls_cert: Option<String>,
+    #[arg(long, env = "PAYMENTS_TLS_KEY")]
+    pub tls_key: Option<String>,
+    /// PEM CA: callers must present a certificate it signed (mTLS).
+    #[arg(long, env = "PAYMENTS_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<String>,
+    /// Calls served at once on one connection; more are refused (UNAVAILABLE), not queued.
+    #[arg(
+        long,
+        env = "PAYMENTS_MAX_CONCURRENT_PER_CONNECTION",
+        default_value = "64"
+    )]
+    pub max_concurrent_per_connection: String,
+    /// Whole-call timeout on the gRPC side (streams excepted once opened).
+    #[arg(long, env = "PAYMENTS_REQUEST_TIMEOUT", default_value = "60s")]
+    pub request_timeout: String,
+    /// Open StreamPayinUpdates on this replica; more are refused (RESOURCE_EXHAUSTED).
+    #[arg(long, env = "PAYMENTS_MAX_STREAMS", default_value = "10000")]
+    pub max_streams: String,
+    /// Largest gRPC message accepted or sent, in bytes.
+    #[arg(long, env = "PAYMENTS_MAX_MESSAGE_BYTES", default_value = "65536")]
+    pub max_message_bytes: String,
+    /// HTTP/2 keepalive ping interval; a peer silent for PAYMENTS_KEEPALIVE_TIMEOUT after a ping is dropped.
+    #[arg(long, env = "PAYMENTS_KEEPALIVE_INTERVAL", default_value = "30s")]
+    pub keepalive_interval: String,
+    #[arg(long, env = "PAYMENTS_KEEPALIVE_TIMEOUT", default_value = "10s")]
+    pub keepalive_timeout: String,
     /// The built-in sandbox, used when NOVASEND_BASE_URL is unset.
     #[command(flatten)]
     pub sandbox: SandboxArgs,
@@ -241,6 +280,39 @@ pub enum StoreConfig {
     InProcess,
 }
 
+/// PEM material for TLS on the gRPC port.
+#[derive(Clone)]
+pub struct TlsConfig {
+    pub cert: Vec<u8>,
+    pub key: SecretString,
+    /// With a client CA, callers must present a certificate (mTLS).
+    pub client_ca: Option<Vec<u8>>,
+}
+
+/// Protection against overload: everything is bounded, nothing queues without limit.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_concurrent_per_connection: usize,
+    pub request_timeout: Duration,
+    pub max_streams: usize,
+    pub max_message_bytes: usize,
+    pub keepalive_interval: Duration,
+    pub keepalive_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_concurrent_per_connection: 64,
+            request_timeout: Duration::from_secs(60),
+            max_streams: 10_000,
+            max_message_bytes: 64 * 1024,
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Config {
     pub grpc_addr: SocketAddr,
@@ -255,6 +327,11 @@ pub struct Config {
     pub countries: Countries,
     pub log_format: LogFormat,
     pub payments: PaymentsSettings,
+    pub otlp: Option<OtlpConfig>,
+    /// Empty: no caller authentication.
+    pub auth_tokens: Vec<SecretString>,
+    pub tls: Option<TlsConfig>,
+    pub limits: Limits,
 }
 
 const MIN_POLL_INTERVAL: Duration = Duration::from_secs(5);
@@ -435,6 +512,52 @@ impl Config {
             .map_err(|e| errors.extend(e))
             .ok();
 
+        let otlp = args
+            .otel_exporter_otlp_endpoint
+            .as_deref()
+            .filter(|e| !e.is_empty())
+            .and_then(|endpoint| match url::Url::parse(endpoint) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => Some(OtlpConfig {
+                    endpoint: endpoint.to_owned(),
+                    service_name: args.otel_service_name.clone(),
+                }),
+                _ => {
+                    errors.push(
+                        "OTEL_EXPORTER_OTLP_ENDPOINT: must be an http(s) URL such as http://otel-collector:4317".into(),
+                    );
+                    None
+                }
+            });
+        let auth_tokens = match read_secret(
+            "PAYMENTS_AUTH_TOKENS",
+            &args.auth_tokens,
+            &args.auth_tokens_file,
+        ) {
+            Ok(Some(tokens)) => {
+                use secrecy::ExposeSecret;
+                let tokens: Vec<SecretString> = tokens
+                    .expose_secret()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(|t| SecretString::from(t.to_owned()))
+                    .collect();
+                if tokens.is_empty() {
+                    errors.push("PAYMENTS_AUTH_TOKENS: set but holds no token".into());
+                }
+                tokens
+            }
+            Ok(None) => Vec::new(),
+            Err(e) => {
+                errors.push(e);
+                Vec::new()
+            }
+        };
+        let tls = read_tls(args).map_err(|e| errors.extend(e)).ok().flatten();
+        let limits = read_limits(args, upstream_timeout)
+            .map_err(|e| errors.extend(e))
+            .ok();
+
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -452,6 +575,10 @@ impl Config {
             countries,
             sandbox_addr,
             sandbox,
+            otlp,
+            auth_tokens,
+            tls,
+            limits: limits.expect("checked"),
             log_format,
             payments: PaymentsSettings {
                 poll_interval,
@@ -462,6 +589,119 @@ impl Config {
             },
         })
     }
+}
+
+fn read_tls(args: &ServeArgs) -> Result<Option<TlsConfig>, Vec<String>> {
+    let read = |variable: &str, path: &Option<String>| -> Result<Option<Vec<u8>>, String> {
+        match path.as_deref().filter(|p| !p.is_empty()) {
+            None => Ok(None),
+            Some(path) => std::fs::read(path)
+                .map(Some)
+                .map_err(|e| format!("{variable}: cannot read `{path}`: {}", e.kind())),
+        }
+    };
+    let mut errors = Vec::new();
+    let cert = read("PAYMENTS_TLS_CERT", &args.tls_cert)
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten();
+    let key = read("PAYMENTS_TLS_KEY", &args.tls_key)
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten();
+    let client_ca = read("PAYMENTS_TLS_CLIENT_CA", &args.tls_client_ca)
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten();
+    for (variable, pem) in [
+        ("PAYMENTS_TLS_CERT", &cert),
+        ("PAYMENTS_TLS_KEY", &key),
+        ("PAYMENTS_TLS_CLIENT_CA", &client_ca),
+    ] {
+        if pem.as_ref().is_some_and(|p| !p.starts_with(b"-----BEGIN")) {
+            errors.push(format!("{variable}: not a PEM file"));
+        }
+    }
+    match (cert, key) {
+        _ if !errors.is_empty() => Err(errors),
+        (Some(cert), Some(key)) => Ok(Some(TlsConfig {
+            cert,
+            key: SecretString::from(String::from_utf8_lossy(&key).into_owned()),
+            client_ca,
+        })),
+        (None, None) if client_ca.is_none() => Ok(None),
+        (None, None) => Err(vec![
+            "PAYMENTS_TLS_CLIENT_CA: needs PAYMENTS_TLS_CERT and PAYMENTS_TLS_KEY".into(),
+        ]),
+        (None, Some(_)) => Err(vec![
+            "PAYMENTS_TLS_CERT: required with PAYMENTS_TLS_KEY".into(),
+        ]),
+        (Some(_), None) => Err(vec![
+            "PAYMENTS_TLS_KEY: required with PAYMENTS_TLS_CERT".into(),
+        ]),
+    }
+}
+
+fn read_limits(args: &ServeArgs, upstream_timeout: Duration) -> Result<Limits, Vec<String>> {
+    let mut errors = Vec::new();
+    let mut count = |variable: &str, raw: &str, max: usize| {
+        raw.trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                errors.push(format!(
+                    "{variable}: `{raw}` is not a whole number in 1..={max}"
+                ))
+            })
+            .unwrap_or(1)
+    };
+    let max_concurrent_per_connection = count(
+        "PAYMENTS_MAX_CONCURRENT_PER_CONNECTION",
+        &args.max_concurrent_per_connection,
+        10_000,
+    );
+    let max_streams = count("PAYMENTS_MAX_STREAMS", &args.max_streams, 1_000_000);
+    let max_message_bytes = count(
+        "PAYMENTS_MAX_MESSAGE_BYTES",
+        &args.max_message_bytes,
+        16 * 1024 * 1024,
+    );
+    let mut duration = |variable: &str, raw: &str, min: Duration, max: Duration| {
+        parse_duration(raw, min, max)
+            .map_err(|e| errors.push(format!("{variable}: {e}")))
+            .unwrap_or(min)
+    };
+    // A call must outlive its upstream call and the reconciliation that may follow.
+    let request_timeout = duration(
+        "PAYMENTS_REQUEST_TIMEOUT",
+        &args.request_timeout,
+        upstream_timeout * 2,
+        Duration::from_secs(600),
+    );
+    let keepalive_interval = duration(
+        "PAYMENTS_KEEPALIVE_INTERVAL",
+        &args.keepalive_interval,
+        Duration::from_secs(1),
+        Duration::from_secs(3600),
+    );
+    let keepalive_timeout = duration(
+        "PAYMENTS_KEEPALIVE_TIMEOUT",
+        &args.keepalive_timeout,
+        Duration::from_secs(1),
+        Duration::from_secs(600),
+    );
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Limits {
+        max_concurrent_per_connection,
+        request_timeout,
+        max_streams,
+        max_message_bytes,
+        keepalive_interval,
+        keepalive_timeout,
+    })
 }
 
 fn parse_addr(raw: &str) -> Result<SocketAddr, String> {

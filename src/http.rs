@@ -1,31 +1,61 @@
-//! The HTTP side on PAYMENTS_HTTP_ADDR: Novasend webhooks and health.
+//! The HTTP side on PAYMENTS_HTTP_ADDR: Novasend webhooks, health and metrics.
 
 use crate::events::webhook::{self, WebhookState};
+use crate::provider::PaymentProvider;
 use crate::store::Store;
-use axum::Router;
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{Value, json};
 use std::sync::Arc;
 
-pub fn router(webhooks: WebhookState, store: Arc<dyn Store>) -> Router {
+/// Webhook bodies larger than this are refused (413).
+const MAX_WEBHOOK_BYTES: usize = 256 * 1024;
+
+#[derive(Clone)]
+struct Readiness {
+    store: Arc<dyn Store>,
+    provider: Arc<dyn PaymentProvider>,
+}
+
+pub fn router(
+    webhooks: WebhookState,
+    store: Arc<dyn Store>,
+    provider: Arc<dyn PaymentProvider>,
+) -> Router {
+    let metrics = crate::telemetry::metrics::handle();
     Router::new()
         .route(
             "/webhooks/novasend",
-            post(webhook::receive).with_state(webhooks),
+            post(webhook::receive)
+                .with_state(webhooks)
+                .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES)),
         )
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(ready).with_state(store))
+        .route(
+            "/readyz",
+            get(ready).with_state(Readiness { store, provider }),
+        )
+        .route("/metrics", get(move || async move { metrics.render() }))
 }
 
-/// Ready when the store answers. Novasend's reachability does not count: an upstream outage
-/// must not empty the Service.
-async fn ready(State(store): State<Arc<dyn Store>>) -> (StatusCode, &'static str) {
-    match store.ping().await {
-        Ok(()) => (StatusCode::OK, "{\"status\":\"ready\",\"store\":\"ok\"}"),
+/// Ready when the store answers. Novasend's reachability is reported but does not count: an
+/// upstream outage must not empty the Service.
+async fn ready(State(readiness): State<Readiness>) -> (StatusCode, Json<Value>) {
+    let novasend = match readiness.provider.reachable() {
+        Some(true) => "reachable",
+        Some(false) => "unreachable",
+        None => "unknown",
+    };
+    match readiness.store.ping().await {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({"status": "ready", "store": "ok", "novasend": novasend})),
+        ),
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "{\"status\":\"not ready\",\"store\":\"unavailable\"}",
+            Json(json!({"status": "not ready", "store": "unavailable", "novasend": novasend})),
         ),
     }
 }

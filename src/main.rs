@@ -59,21 +59,28 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Ok(config) => config,
         Err(errors) => return bad_configuration(errors),
     };
-    telemetry::init(config.log_format);
+    let telemetry = match telemetry::init(config.log_format, config.otlp.as_ref()) {
+        Ok(guard) => guard,
+        Err(e) => return bad_configuration(vec![e]),
+    };
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => {
             tracing::error!("cannot start: {e}");
+            telemetry.shutdown();
             return ExitCode::FAILURE;
         }
     };
     if let Some(sandbox) = app.sandbox_url() {
         println!("{}", quick_start(&sandbox, &app.grpc_addr().to_string()));
     }
-    match app.run_until_stopped(shutdown_signal()).await {
+    let outcome = app.run_until_stopped(shutdown_signal()).await;
+    // Spans still buffered go out before the process ends.
+    telemetry.shutdown();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("server failed: {e}");
+            eprintln!("payments-gateway: server failed: {e}");
             ExitCode::FAILURE
         }
     }
@@ -101,7 +108,7 @@ async fn run_sandbox(args: SandboxArgs) -> ExitCode {
         Ok(parsed) => parsed,
         Err(errors) => return bad_configuration(errors),
     };
-    telemetry::init(LogFormat::Text);
+    let _ = telemetry::init(LogFormat::Text, None);
     install_crypto_provider();
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(listener) => listener,

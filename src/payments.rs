@@ -8,6 +8,7 @@ use crate::domain::{
 };
 use crate::provider::{PaymentProvider, ProviderError, RefundOrder};
 use crate::store::{Store, StoreError};
+use crate::telemetry::metrics::CONTRADICTIONS;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,6 +97,10 @@ impl Payments {
             provider,
             settings,
         }
+    }
+
+    pub fn provider(&self) -> &Arc<dyn PaymentProvider> {
+        &self.provider
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -199,13 +204,16 @@ impl Payments {
             };
             let applied = payin.apply(observed.clone(), now);
             match applied {
-                Applied::Contradicted { observed } => tracing::warn!(
+                Applied::Contradicted { observed } => {
+                    metrics::counter!(CONTRADICTIONS).increment(1);
+                    tracing::warn!(
                     reference,
                     current = ?payin.status,
                     ?observed,
                     ?source,
                     "provider contradicts a known status; not applied"
-                ),
+                    )
+                }
                 Applied::Changed { previous } => {
                     payin.last_source = source;
                     tracing::info!(reference, ?previous, status = ?payin.status, ?source, "payin changed");

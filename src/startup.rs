@@ -2,8 +2,9 @@
 //! the listeners (port 0 in tests) and runs until told to stop.
 
 use crate::api::PaymentsApi;
+use crate::api::auth::BearerAuth;
 use crate::api::stream::Streams;
-use crate::config::{Config, StoreConfig};
+use crate::config::{Config, Limits, StoreConfig, TlsConfig};
 use crate::events::reconciler;
 use crate::events::watchers::Watchers;
 use crate::events::webhook::WebhookState;
@@ -22,7 +23,10 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
+
+const SERVICE_NAME: &str = "payments.v1.PaymentsService";
 
 /// After the drain period, how long streams get to deliver their UNAVAILABLE.
 const STREAM_CLOSE_WAIT: Duration = Duration::from_secs(2);
@@ -38,6 +42,10 @@ pub struct Application {
     shutdown_grace: Duration,
     /// Lives as long as the service: dropping it stops the sandbox.
     sandbox: Option<SandboxHandle>,
+    store: Arc<dyn Store>,
+    auth: BearerAuth,
+    tls: Option<TlsConfig>,
+    limits: Limits,
 }
 
 /// Installs the one rustls crypto provider of the whole binary (ring). Idempotent.
@@ -72,13 +80,18 @@ impl Application {
         let streams = Streams {
             watchers: watchers.clone(),
             closing: closing_rx,
+            open: Arc::default(),
+            max_open: config.limits.max_streams,
         };
         let api = PaymentsApi::new(payments.clone(), config.countries.clone(), streams);
         if config.webhook_secret.is_none() {
             tracing::warn!("NOVASEND_WEBHOOK_SECRET is unset: webhook signatures are not checked");
         }
         let webhooks = WebhookState::new(payments.clone(), config.webhook_secret.clone());
-        let http = crate::http::router(webhooks, store);
+        let http = crate::http::router(webhooks, store.clone(), payments.provider().clone());
+        if config.auth_tokens.is_empty() {
+            tracing::warn!("PAYMENTS_AUTH_TOKENS is unset: callers are not authenticated");
+        }
 
         Ok(Self {
             grpc_listener,
@@ -90,6 +103,10 @@ impl Application {
             closing,
             shutdown_grace: config.shutdown_grace,
             sandbox,
+            store,
+            auth: BearerAuth::new(config.auth_tokens.clone()),
+            tls: config.tls.clone(),
+            limits: config.limits.clone(),
         })
     }
 
@@ -125,9 +142,13 @@ impl Application {
         let grpc_addr = self.grpc_addr();
         let http_addr = self.http_addr();
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        health_reporter
-            .set_serving::<PaymentsServiceServer<PaymentsApi>>()
-            .await;
+        // NOT_SERVING until the store answers.
+        set_health(&health_reporter, tonic_health::ServingStatus::NotServing).await;
+        let health = tokio::spawn(follow_store_health(
+            self.store.clone(),
+            health_reporter.clone(),
+            self.closing.subscribe(),
+        ));
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
             .build_v1()
@@ -136,13 +157,36 @@ impl Application {
             .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
             .build_v1alpha()
             .map_err(|e| e.to_string())?;
+        let limits = &self.limits;
+        let payments_service = PaymentsServiceServer::new(self.api)
+            .max_decoding_message_size(limits.max_message_bytes)
+            .max_encoding_message_size(limits.max_message_bytes);
+        let auth = self.auth.clone();
+        let payments_service =
+            InterceptedService::new(payments_service, move |request| auth.check(request));
 
+        let mut builder = Server::builder()
+            .concurrency_limit_per_connection(limits.max_concurrent_per_connection)
+            .load_shed(true)
+            .timeout(limits.request_timeout)
+            .http2_keepalive_interval(Some(limits.keepalive_interval))
+            .http2_keepalive_timeout(Some(limits.keepalive_timeout));
+        if let Some(tls) = &self.tls {
+            let mut tls_config = ServerTlsConfig::new()
+                .identity(Identity::from_pem(&tls.cert, tls.key.expose_secret()));
+            if let Some(ca) = &tls.client_ca {
+                tls_config = tls_config.client_ca_root(Certificate::from_pem(ca));
+            }
+            builder = builder
+                .tls_config(tls_config)
+                .map_err(|e| format!("PAYMENTS_TLS_*: {e}"))?;
+        }
         let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
-        let grpc = Server::builder()
+        let grpc = builder
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(PaymentsServiceServer::new(self.api))
+            .add_service(payments_service)
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.grpc_listener), async {
                 let _ = grpc_stopped.await;
             });
@@ -175,12 +219,8 @@ impl Application {
         //    stop the HTTP side and the reconciler, and cut whatever is still running after a
         //    short wait: the process must exit within Kubernetes' grace period.
         tracing::info!(grace = ?self.shutdown_grace, "shutting down: draining");
-        health_reporter
-            .set_not_serving::<PaymentsServiceServer<PaymentsApi>>()
-            .await;
-        health_reporter
-            .set_service_status("", tonic_health::ServingStatus::NotServing)
-            .await;
+        health.abort();
+        set_health(&health_reporter, tonic_health::ServingStatus::NotServing).await;
         let _ = stop_grpc.send(());
         let drained = tokio::time::timeout(self.shutdown_grace, &mut grpc)
             .await
@@ -205,6 +245,41 @@ impl Application {
         drop(self.sandbox);
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+async fn set_health(
+    reporter: &tonic_health::server::HealthReporter,
+    status: tonic_health::ServingStatus,
+) {
+    reporter.set_service_status("", status).await;
+    reporter.set_service_status(SERVICE_NAME, status).await;
+}
+
+/// grpc.health.v1 follows the store: SERVING while it answers, NOT_SERVING while it does not.
+async fn follow_store_health(
+    store: Arc<dyn Store>,
+    reporter: tonic_health::server::HealthReporter,
+    mut stop: watch::Receiver<bool>,
+) {
+    const EVERY: Duration = Duration::from_secs(1);
+    let mut serving = None;
+    loop {
+        let reachable = store.ping().await.is_ok();
+        if serving != Some(reachable) {
+            if reachable {
+                tracing::info!("store reachable: SERVING");
+                set_health(&reporter, tonic_health::ServingStatus::Serving).await;
+            } else {
+                tracing::warn!("store unreachable: NOT_SERVING");
+                set_health(&reporter, tonic_health::ServingStatus::NotServing).await;
+            }
+            serving = Some(reachable);
+        }
+        tokio::select! {
+            _ = stop.wait_for(|stop| *stop) => return,
+            () = tokio::time::sleep(EVERY) => {}
+        }
     }
 }
 

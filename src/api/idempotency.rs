@@ -4,6 +4,7 @@ use super::error::{self, Disposition};
 use crate::domain::Language;
 use crate::payments::{PaymentsError, PaymentsSettings};
 use crate::store::{Begin, IdempotencyScope, Store, StoredOutcome};
+use crate::telemetry::metrics::IDEMPOTENCY;
 use std::sync::Arc;
 use std::time::Duration;
 use tonic::{Code, Status};
@@ -30,51 +31,56 @@ where
     W: FnOnce(bool) -> Fut + Send + 'static,
     Fut: Future<Output = Result<M, PaymentsError>> + Send,
 {
+    use tracing::Instrument;
     let settings = settings.clone();
-    let task = tokio::spawn(async move {
-        let scope = IdempotencyScope {
-            operation,
-            key: &key,
-        };
-        let (owner, resumed) =
-            match acquire(&*store, scope, &fingerprint, &settings, language).await? {
-                Acquired::Owner { owner, resumed } => (owner, resumed),
-                Acquired::Replay(outcome) => return replay(outcome),
+    // The work keeps the caller's span (and trace) although it runs in its own task.
+    let task = tokio::spawn(
+        async move {
+            let scope = IdempotencyScope {
+                operation,
+                key: &key,
             };
-        let result = work(resumed).await;
-        let kept = match &result {
-            Ok(message) => {
-                let outcome = StoredOutcome {
-                    code: 0,
-                    message: String::new(),
-                    body: message.encode_to_vec(),
+            let (owner, resumed) =
+                match acquire(&*store, scope, &fingerprint, &settings, language).await? {
+                    Acquired::Owner { owner, resumed } => (owner, resumed),
+                    Acquired::Replay(outcome) => return replay(outcome),
                 };
-                store
-                    .finish(scope, &owner, &outcome, settings.idempotency_ttl)
-                    .await
-            }
-            Err(e) => match error::disposition(e) {
-                Disposition::Record => {
-                    let status = error::to_status(e, language);
+            let result = work(resumed).await;
+            let kept = match &result {
+                Ok(message) => {
                     let outcome = StoredOutcome {
-                        code: status.code() as i32,
-                        message: status.message().to_owned(),
-                        body: status.details().to_vec(),
+                        code: 0,
+                        message: String::new(),
+                        body: message.encode_to_vec(),
                     };
                     store
                         .finish(scope, &owner, &outcome, settings.idempotency_ttl)
                         .await
                 }
-                Disposition::Release => store.release(scope, &owner).await,
-                Disposition::Forget => store.forget(scope, &owner).await,
-            },
-        };
-        if let Err(e) = kept {
-            // The answer stands; a retry with the same key resumes and reconciles.
-            tracing::warn!(operation, error = %e, "could not keep the idempotency outcome");
+                Err(e) => match error::disposition(e) {
+                    Disposition::Record => {
+                        let status = error::to_status(e, language);
+                        let outcome = StoredOutcome {
+                            code: status.code() as i32,
+                            message: status.message().to_owned(),
+                            body: status.details().to_vec(),
+                        };
+                        store
+                            .finish(scope, &owner, &outcome, settings.idempotency_ttl)
+                            .await
+                    }
+                    Disposition::Release => store.release(scope, &owner).await,
+                    Disposition::Forget => store.forget(scope, &owner).await,
+                },
+            };
+            if let Err(e) = kept {
+                // The answer stands; a retry with the same key resumes and reconciles.
+                tracing::warn!(operation, error = %e, "could not keep the idempotency outcome");
+            }
+            result.map_err(|e| error::to_status(&e, language))
         }
-        result.map_err(|e| error::to_status(&e, language))
-    });
+        .instrument(tracing::Span::current()),
+    );
     task.await.unwrap_or_else(|e| {
         tracing::error!(operation, "idempotent task failed: {e}");
         Err(Status::internal("internal error"))
@@ -108,12 +114,22 @@ async fn acquire(
             .map_err(|e| error::store_unavailable(&e, language))?;
         match begun {
             Begin::Acquired { owner, resumed } => return Ok(Acquired::Owner { owner, resumed }),
-            Begin::Replay(outcome) => return Ok(Acquired::Replay(outcome)),
-            Begin::Conflict => return Err(error::idempotency_conflict(language)),
+            Begin::Replay(outcome) => {
+                metrics::counter!(IDEMPOTENCY, "operation" => scope.operation, "result" => "replayed").increment(1);
+                return Ok(Acquired::Replay(outcome));
+            }
+            Begin::Conflict => {
+                metrics::counter!(IDEMPOTENCY, "operation" => scope.operation, "result" => "conflict").increment(1);
+                return Err(error::idempotency_conflict(language));
+            }
             Begin::InFlight => {
                 let now = tokio::time::Instant::now();
                 if now >= deadline {
+                    metrics::counter!(IDEMPOTENCY, "operation" => scope.operation, "result" => "aborted").increment(1);
                     return Err(error::still_in_flight(language));
+                }
+                if pause == WAIT_POLL_START {
+                    metrics::counter!(IDEMPOTENCY, "operation" => scope.operation, "result" => "waited").increment(1);
                 }
                 tokio::time::sleep(pause.min(deadline - now)).await;
                 pause = (pause * 2).min(WAIT_POLL_MAX);

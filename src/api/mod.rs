@@ -1,5 +1,6 @@
 //! The gRPC face of the service: request parsing, language, idempotency, status mapping.
 
+pub mod auth;
 mod convert;
 pub mod error;
 mod idempotency;
@@ -12,6 +13,7 @@ use crate::domain::{
 use crate::payments::Payments;
 use crate::proto as pb;
 use crate::proto::payments_service_server::PaymentsService;
+use crate::telemetry::metrics::{RPC_DURATION, RPC_REQUESTS};
 use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
@@ -66,9 +68,80 @@ fn idempotency_key<T>(
         .ok()
 }
 
+const SERVICE: &str = "payments.v1.PaymentsService";
+
+/// Runs one RPC inside its server span (continuing the caller's trace, if any) and counts it
+/// by method and status code.
+async fn observed<R>(
+    method: &'static str,
+    metadata: &tonic::metadata::MetadataMap,
+    call: impl Future<Output = Result<R, Status>>,
+) -> Result<R, Status> {
+    use tracing::Instrument;
+    let span = tracing::info_span!(
+        "rpc",
+        otel.name = format!("{SERVICE}/{method}"),
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.service = SERVICE,
+        rpc.method = method,
+        rpc.grpc.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    crate::telemetry::propagation::continue_trace(&span, metadata);
+    let started = std::time::Instant::now();
+    let result = call.instrument(span.clone()).await;
+    let code = result
+        .as_ref()
+        .map_or_else(Status::code, |_| tonic::Code::Ok);
+    span.record("rpc.grpc.status_code", code as i32);
+    if code != tonic::Code::Ok {
+        span.record("otel.status_code", "ERROR");
+    }
+    metrics::counter!(RPC_REQUESTS, "method" => method, "code" => format!("{code:?}")).increment(1);
+    metrics::histogram!(RPC_DURATION, "method" => method).record(started.elapsed().as_secs_f64());
+    result
+}
+
 #[tonic::async_trait]
 impl PaymentsService for PaymentsApi {
     async fn create_payin(
+        &self,
+        request: Request<pb::CreatePayinRequest>,
+    ) -> Result<Response<pb::Payin>, Status> {
+        let metadata = request.metadata().clone();
+        observed("CreatePayin", &metadata, self.create_payin_call(request)).await
+    }
+
+    async fn get_payin(
+        &self,
+        request: Request<pb::GetPayinRequest>,
+    ) -> Result<Response<pb::Payin>, Status> {
+        let metadata = request.metadata().clone();
+        observed("GetPayin", &metadata, self.get_payin_call(request)).await
+    }
+
+    type StreamPayinUpdatesStream = stream::UpdateStream;
+
+    async fn stream_payin_updates(
+        &self,
+        request: Request<pb::StreamPayinUpdatesRequest>,
+    ) -> Result<Response<Self::StreamPayinUpdatesStream>, Status> {
+        let metadata = request.metadata().clone();
+        observed("StreamPayinUpdates", &metadata, self.stream_call(request)).await
+    }
+
+    async fn refund(
+        &self,
+        request: Request<pb::RefundRequest>,
+    ) -> Result<Response<pb::Refund>, Status> {
+        let metadata = request.metadata().clone();
+        observed("Refund", &metadata, self.refund_call(request)).await
+    }
+}
+
+impl PaymentsApi {
+    async fn create_payin_call(
         &self,
         request: Request<pb::CreatePayinRequest>,
     ) -> Result<Response<pb::Payin>, Status> {
@@ -117,7 +190,7 @@ impl PaymentsService for PaymentsApi {
         .map(Response::new)
     }
 
-    async fn get_payin(
+    async fn get_payin_call(
         &self,
         request: Request<pb::GetPayinRequest>,
     ) -> Result<Response<pb::Payin>, Status> {
@@ -133,12 +206,10 @@ impl PaymentsService for PaymentsApi {
         Ok(Response::new(convert::payin(&payin)))
     }
 
-    type StreamPayinUpdatesStream = stream::UpdateStream;
-
-    async fn stream_payin_updates(
+    async fn stream_call(
         &self,
         request: Request<pb::StreamPayinUpdatesRequest>,
-    ) -> Result<Response<Self::StreamPayinUpdatesStream>, Status> {
+    ) -> Result<Response<stream::UpdateStream>, Status> {
         let language = language_of(&request);
         let reference = parse_lookup_reference(&request.get_ref().reference)
             .map_err(|v| error::invalid_request(&v, language))?;
@@ -147,7 +218,7 @@ impl PaymentsService for PaymentsApi {
         Ok(Response::new(updates))
     }
 
-    async fn refund(
+    async fn refund_call(
         &self,
         request: Request<pb::RefundRequest>,
     ) -> Result<Response<pb::Refund>, Status> {

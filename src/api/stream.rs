@@ -8,7 +8,9 @@ use crate::events::watchers::{Watch, Watchers, poll_while_watched};
 use crate::payments::Payments;
 use crate::proto as pb;
 use crate::store::ChangeNotice;
+use crate::telemetry::metrics::{OPEN_STREAMS, SHED};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::Instant;
@@ -18,12 +20,40 @@ use tonic::Status;
 /// Messages a slow client may leave unread before the producer waits for it.
 const STREAM_BUFFER: usize = 16;
 
-/// What streams share: where changes come from, and the signal that ends them at shutdown.
+/// What streams share: where changes come from, the signal that ends them at shutdown, and
+/// the bound on how many may be open.
 #[derive(Clone)]
 pub struct Streams {
     pub watchers: Arc<Watchers>,
     /// Turns true when the drain period is over.
     pub closing: watch::Receiver<bool>,
+    pub open: Arc<AtomicUsize>,
+    pub max_open: usize,
+}
+
+/// Counts an open stream for as long as its producer runs.
+struct OpenStream(Arc<AtomicUsize>);
+
+impl OpenStream {
+    fn try_open(streams: &Streams) -> Option<Self> {
+        let admitted = streams
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < streams.max_open).then_some(n + 1)
+            })
+            .is_ok();
+        admitted.then(|| {
+            metrics::gauge!(OPEN_STREAMS).increment(1.0);
+            OpenStream(streams.open.clone())
+        })
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+        metrics::gauge!(OPEN_STREAMS).decrement(1.0);
+    }
 }
 
 pub type UpdateStream = ReceiverStream<Result<pb::PayinUpdate, Status>>;
@@ -36,6 +66,13 @@ pub async fn open(
     reference: &str,
     language: Language,
 ) -> Result<UpdateStream, Status> {
+    let Some(open) = OpenStream::try_open(streams) else {
+        metrics::counter!(SHED, "reason" => "max_streams").increment(1);
+        return Err(Status::resource_exhausted(language.pick(
+            "too many open streams on this server; retry later",
+            "trop de flux ouverts sur ce serveur ; réessayez plus tard",
+        )));
+    };
     // Subscribe first, then read: a change between the two is then seen, never lost.
     let watch = streams.watchers.watch(reference, || {
         tokio::spawn(poll_while_watched(payments.clone(), reference.to_owned()))
@@ -46,6 +83,7 @@ pub async fn open(
         .map_err(|e| error::to_status(&e, language))?;
     let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
     tokio::spawn(produce(
+        open,
         payments.clone(),
         watch,
         snapshot,
@@ -81,6 +119,7 @@ fn source(observed: ObservationSource) -> pb::UpdateSource {
 }
 
 async fn produce(
+    _open: OpenStream,
     payments: Payments,
     mut watch: Watch,
     snapshot: Payin,

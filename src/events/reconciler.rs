@@ -3,6 +3,7 @@
 
 use crate::domain::{Language, ObservationSource, Payin};
 use crate::payments::Payments;
+use crate::telemetry::metrics::POLLS;
 use chrono::Utc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -44,10 +45,11 @@ async fn reconcile(payments: &Payments, reference: &str) {
     // The poll lease is shared with stream pollers: a watched payin is not read twice.
     let next = match store.try_poll_lease(reference, interval).await {
         Ok(false) => interval,
-        Ok(true) => match payments
-            .refresh(reference, Language::En, ObservationSource::Poll)
-            .await
-        {
+        Ok(true) => match counted(
+            payments
+                .refresh(reference, Language::En, ObservationSource::Poll)
+                .await,
+        ) {
             Ok(Some(payin)) if payin.status.is_terminal() => return,
             Ok(Some(payin)) => pause_for(&payin, interval),
             Ok(None) => LONGEST_PAUSE,
@@ -61,6 +63,12 @@ async fn reconcile(payments: &Payments, reference: &str) {
     if let Err(e) = store.schedule_reconciliation(reference, next).await {
         tracing::debug!(reference, error = %e, "cannot schedule the next reconciliation");
     }
+}
+
+fn counted<T, E>(result: Result<T, E>) -> Result<T, E> {
+    let outcome = if result.is_ok() { "ok" } else { "error" };
+    metrics::counter!(POLLS, "source" => "reconciler", "result" => outcome).increment(1);
+    result
 }
 
 /// Young payins are read often, old ones rarely: a tenth of their age, within bounds.

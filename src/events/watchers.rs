@@ -4,6 +4,7 @@
 use crate::domain::{Language, ObservationSource};
 use crate::payments::Payments;
 use crate::store::{ChangeNotice, Store};
+use crate::telemetry::metrics::POLLS;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -143,10 +144,11 @@ pub async fn poll_while_watched(payments: Payments, reference: String) {
                 continue;
             }
         }
-        match payments
+        let polled = payments
             .refresh(&reference, Language::En, ObservationSource::Poll)
-            .await
-        {
+            .await;
+        metrics::counter!(POLLS, "source" => "stream", "result" => if polled.is_ok() { "ok" } else { "error" }).increment(1);
+        match polled {
             Ok(Some(payin)) if payin.status.is_terminal() => return,
             Ok(_) => {}
             Err(e) => tracing::warn!(reference, error = %e, "poll failed"),

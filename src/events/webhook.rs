@@ -4,6 +4,7 @@
 use crate::domain::{Language, ObservationSource};
 use crate::payments::Payments;
 use crate::provider::novasend::webhook::{SIGNATURE_HEADER, read_trigger, signature_is_valid};
+use crate::telemetry::metrics::WEBHOOKS;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -44,7 +45,14 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, &'static str) {
-    match accept(&state, &headers, &body) {
+    let outcome = accept(&state, &headers, &body);
+    let result = match outcome {
+        WebhookOutcome::Accepted => "accepted",
+        WebhookOutcome::BadSignature => "bad_signature",
+        WebhookOutcome::NotJson => "not_json",
+    };
+    metrics::counter!(WEBHOOKS, "result" => result).increment(1);
+    match outcome {
         WebhookOutcome::Accepted => (StatusCode::OK, "{\"received\":true}"),
         WebhookOutcome::BadSignature => (
             StatusCode::UNAUTHORIZED,

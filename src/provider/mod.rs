@@ -70,6 +70,11 @@ pub trait PaymentProvider: Send + Sync + 'static {
         idempotency_key: Uuid,
         language: Language,
     ) -> Result<Refund, ProviderError>;
+
+    /// Whether the last call got an answer from the provider; `None` before any call.
+    fn reachable(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// Hides phone numbers (runs of 8 or more digits, with or without `+`) in text that came from

@@ -5,6 +5,7 @@ use super::{
     StoreError, StoredOutcome, new_owner,
 };
 use crate::domain::Payin;
+use crate::telemetry::metrics::REDIS_ERRORS;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -178,10 +179,11 @@ impl RedisStore {
 
     async fn run<T: redis::FromRedisValue>(
         &self,
+        operation: &'static str,
         invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<T, StoreError> {
         let mut connection = self.connection.clone();
-        bounded(invocation.invoke_async(&mut connection)).await
+        bounded(operation, invocation.invoke_async(&mut connection)).await
     }
 }
 
@@ -236,18 +238,36 @@ impl KindDescription for RedisError {
     }
 }
 
-async fn bounded<T>(future: impl Future<Output = Result<T, RedisError>>) -> Result<T, StoreError> {
-    match tokio::time::timeout(OPERATION_TIMEOUT, future).await {
+/// One Redis round trip: bounded in time, a client span, and counted when it fails.
+async fn bounded<T>(
+    operation: &'static str,
+    future: impl Future<Output = Result<T, RedisError>>,
+) -> Result<T, StoreError> {
+    use tracing::Instrument;
+    let span = tracing::info_span!(
+        "redis",
+        otel.name = format!("redis {operation}"),
+        otel.kind = "client",
+        db.system = "redis",
+        db.operation = operation,
+    );
+    let outcome = tokio::time::timeout(OPERATION_TIMEOUT, future)
+        .instrument(span)
+        .await;
+    if !matches!(outcome, Ok(Ok(_))) {
+        metrics::counter!(REDIS_ERRORS, "operation" => operation).increment(1);
+    }
+    match outcome {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(e)) => {
-            tracing::warn!(error = %e.kind_description(), "redis call failed");
+            tracing::warn!(operation, error = %e.kind_description(), "redis call failed");
             Err(StoreError::Unavailable(format!(
                 "Redis error ({})",
                 e.kind_description()
             )))
         }
         Err(_) => {
-            tracing::warn!("redis call timed out");
+            tracing::warn!(operation, "redis call timed out");
             Err(StoreError::Unavailable(
                 "Redis did not answer in time".into(),
             ))
@@ -296,6 +316,7 @@ impl Store for RedisStore {
         let owner = new_owner();
         let reply: Vec<Vec<u8>> = self
             .run(
+                "begin",
                 BEGIN
                     .key(record_key(scope))
                     .arg(fingerprint)
@@ -345,6 +366,7 @@ impl Store for RedisStore {
     ) -> Result<(), StoreError> {
         let _: i64 = self
             .run(
+                "finish",
                 FINISH
                     .key(record_key(scope))
                     .arg(owner)
@@ -358,12 +380,16 @@ impl Store for RedisStore {
     }
 
     async fn release(&self, scope: IdempotencyScope<'_>, owner: &str) -> Result<(), StoreError> {
-        let _: i64 = self.run(RELEASE.key(record_key(scope)).arg(owner)).await?;
+        let _: i64 = self
+            .run("release", RELEASE.key(record_key(scope)).arg(owner))
+            .await?;
         Ok(())
     }
 
     async fn forget(&self, scope: IdempotencyScope<'_>, owner: &str) -> Result<(), StoreError> {
-        let _: i64 = self.run(FORGET.key(record_key(scope)).arg(owner)).await?;
+        let _: i64 = self
+            .run("forget", FORGET.key(record_key(scope)).arg(owner))
+            .await?;
         Ok(())
     }
 
@@ -375,6 +401,7 @@ impl Store for RedisStore {
     ) -> Result<bool, StoreError> {
         let claimed: i64 = self
             .run(
+                "claim_reference",
                 CLAIM
                     .key(reference_claim_key(reference))
                     .arg(key)
@@ -386,7 +413,10 @@ impl Store for RedisStore {
 
     async fn unclaim_reference(&self, reference: &str, key: &str) -> Result<(), StoreError> {
         let _: i64 = self
-            .run(UNCLAIM.key(reference_claim_key(reference)).arg(key))
+            .run(
+                "unclaim_reference",
+                UNCLAIM.key(reference_claim_key(reference)).arg(key),
+            )
             .await?;
         Ok(())
     }
@@ -394,6 +424,7 @@ impl Store for RedisStore {
     async fn load_payin(&self, reference: &str) -> Result<Option<Payin>, StoreError> {
         let mut connection = self.connection.clone();
         let data: Option<Vec<u8>> = bounded(
+            "load_payin",
             redis::cmd("HGET")
                 .arg(payin_key(reference))
                 .arg("data")
@@ -413,6 +444,7 @@ impl Store for RedisStore {
     ) -> Result<Option<String>, StoreError> {
         let mut connection = self.connection.clone();
         bounded(
+            "reference_for_provider",
             redis::cmd("GET")
                 .arg(provider_index_key(provider_reference))
                 .query_async(&mut connection),
@@ -431,6 +463,7 @@ impl Store for RedisStore {
         let flag = |b: bool| if b { "1" } else { "0" };
         let saved: i64 = self
             .run(
+                "save_payin",
                 SAVE_PAYIN
                     .key(payin_key(&payin.reference))
                     .key(provider_index_key(&payin.provider_reference))
@@ -461,6 +494,7 @@ impl Store for RedisStore {
     ) -> Result<bool, StoreError> {
         let mut connection = self.connection.clone();
         let taken: Option<String> = bounded(
+            "try_poll_lease",
             redis::cmd("SET")
                 .arg(format!("pgw:poll-lease:{reference}"))
                 .arg(1)
@@ -478,8 +512,11 @@ impl Store for RedisStore {
         limit: usize,
         hold: Duration,
     ) -> Result<Vec<String>, StoreError> {
-        self.run(CLAIM_DUE.key(OPEN_PAYINS_KEY).arg(limit).arg(millis(hold)))
-            .await
+        self.run(
+            "claim_due_reconciliations",
+            CLAIM_DUE.key(OPEN_PAYINS_KEY).arg(limit).arg(millis(hold)),
+        )
+        .await
     }
 
     async fn schedule_reconciliation(
@@ -489,6 +526,7 @@ impl Store for RedisStore {
     ) -> Result<(), StoreError> {
         let _: i64 = self
             .run(
+                "schedule_reconciliation",
                 SCHEDULE
                     .key(OPEN_PAYINS_KEY)
                     .arg(millis(after))
@@ -506,6 +544,7 @@ impl Store for RedisStore {
     ) -> Result<bool, StoreError> {
         let locked: i64 = self
             .run(
+                "lock_refund",
                 CLAIM
                     .key(refund_lock_key(reference))
                     .arg(holder)
@@ -517,14 +556,17 @@ impl Store for RedisStore {
 
     async fn unlock_refund(&self, reference: &str, holder: &str) -> Result<(), StoreError> {
         let _: i64 = self
-            .run(UNCLAIM.key(refund_lock_key(reference)).arg(holder))
+            .run(
+                "unlock_refund",
+                UNCLAIM.key(refund_lock_key(reference)).arg(holder),
+            )
             .await?;
         Ok(())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         let mut connection = self.connection.clone();
-        let _: String = bounded(redis::cmd("PING").query_async(&mut connection)).await?;
+        let _: String = bounded("ping", redis::cmd("PING").query_async(&mut connection)).await?;
         Ok(())
     }
 }

@@ -159,6 +159,10 @@ pub fn test_config(
         countries: Countries::default(),
         log_format: LogFormat::Text,
         payments: settings,
+        otlp: None,
+        auth_tokens: Vec::new(),
+        tls: None,
+        limits: payments_gateway::config::Limits::default(),
     }
 }
 

@@ -5,11 +5,14 @@ mod wire;
 
 use super::{PaymentProvider, ProviderError, RefundOrder};
 use crate::domain::{CreatePayinCommand, Language, ProviderPayin, Refund};
+use crate::telemetry::metrics::{NOVASEND_DURATION, NOVASEND_REACHABLE, NOVASEND_REQUESTS};
 use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// Where Novasend is and who we are to it.
@@ -25,6 +28,38 @@ pub struct NovasendConfig {
 pub struct NovasendClient {
     http: reqwest::Client,
     config: NovasendConfig,
+    /// What the last call told about reachability (for readiness reports).
+    reachable: AtomicU8,
+}
+
+const UNKNOWN: u8 = 0;
+const REACHABLE: u8 = 1;
+const UNREACHABLE: u8 = 2;
+
+/// Novasend's endpoints, as spans and metrics name them.
+#[derive(Debug, Clone, Copy)]
+enum Operation {
+    CreateSession,
+    GetPayin,
+    Refund,
+}
+
+impl Operation {
+    fn route(self) -> (Method, &'static str) {
+        match self {
+            Self::CreateSession => (Method::POST, "/v1/payin/sessions"),
+            Self::GetPayin => (Method::GET, "/v1/payin/{reference}"),
+            Self::Refund => (Method::POST, "/v1/payin/{reference}/refund"),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::CreateSession => "create_session",
+            Self::GetPayin => "get_payin",
+            Self::Refund => "refund",
+        }
+    }
 }
 
 impl NovasendClient {
@@ -35,7 +70,11 @@ impl NovasendClient {
             .user_agent(concat!("payments-gateway/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the Novasend HTTP client: {e}"))?;
-        Ok(Self { http, config })
+        Ok(Self {
+            http,
+            config,
+            reachable: AtomicU8::new(UNKNOWN),
+        })
     }
 
     fn url(&self, segments: &[&str]) -> url::Url {
@@ -48,19 +87,31 @@ impl NovasendClient {
     }
 
     /// Sends one request and returns the status and body. Transport failures are sorted by
-    /// whether the request can have reached Novasend.
+    /// whether the request can have reached Novasend. Each call is a client span (carrying
+    /// `traceparent` to Novasend) and is counted by operation and outcome.
     async fn send(
         &self,
-        method: Method,
+        operation: Operation,
         url: url::Url,
         body: Option<Vec<u8>>,
         idempotency_key: Option<Uuid>,
         language: Language,
     ) -> Result<(StatusCode, bytes::Bytes), ProviderError> {
-        let route = url.path().to_owned();
+        let (method, template) = operation.route();
+        let span = tracing::info_span!(
+            "novasend",
+            otel.name = format!("{method} {template}"),
+            otel.kind = "client",
+            http.request.method = %method,
+            url.template = template,
+            server.address = self.config.base_url.host_str().unwrap_or_default(),
+            http.response.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
         let mut request = self
             .http
             .request(method.clone(), url)
+            .headers(crate::telemetry::propagation::trace_headers(&span))
             .basic_auth(
                 self.config.api_key.expose_secret(),
                 Some(self.config.api_client.expose_secret()),
@@ -82,16 +133,41 @@ impl NovasendClient {
             let bytes = response.bytes().await?;
             Ok::<_, reqwest::Error>((status, bytes))
         }
+        .instrument(span.clone())
         .await;
-        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let elapsed = started.elapsed();
+        let name = operation.name();
+        metrics::histogram!(NOVASEND_DURATION, "operation" => name).record(elapsed.as_secs_f64());
+        let elapsed_ms = elapsed.as_millis() as u64;
         match outcome {
             Ok((status, bytes)) => {
-                tracing::debug!(%method, route, status = status.as_u16(), elapsed_ms, "novasend call");
+                self.reachable.store(REACHABLE, Ordering::Relaxed);
+                metrics::gauge!(NOVASEND_REACHABLE).set(1.0);
+                metrics::counter!(NOVASEND_REQUESTS, "operation" => name, "outcome" => status.as_u16().to_string()).increment(1);
+                span.record("http.response.status_code", status.as_u16());
+                if status.is_server_error() {
+                    span.record("otel.status_code", "ERROR");
+                }
+                tracing::debug!(parent: &span, status = status.as_u16(), elapsed_ms, "novasend call");
                 Ok((status, bytes))
             }
             Err(e) => {
                 let reason = transport_reason(&e);
-                tracing::warn!(%method, route, elapsed_ms, reason, "novasend call failed");
+                span.record("otel.status_code", "ERROR");
+                let outcome = if e.is_timeout() {
+                    "timeout"
+                } else if e.is_connect() {
+                    "connect_error"
+                } else {
+                    "dropped"
+                };
+                metrics::counter!(NOVASEND_REQUESTS, "operation" => name, "outcome" => outcome)
+                    .increment(1);
+                if e.is_connect() || e.is_timeout() {
+                    self.reachable.store(UNREACHABLE, Ordering::Relaxed);
+                    metrics::gauge!(NOVASEND_REACHABLE).set(0.0);
+                }
+                tracing::warn!(parent: &span, elapsed_ms, reason, "novasend call failed");
                 if e.is_connect() {
                     Err(ProviderError::NotSent(reason))
                 } else {
@@ -159,7 +235,7 @@ impl PaymentProvider for NovasendClient {
         let url = self.url(&["v1", "payin", "sessions"]);
         let (status, bytes) = self
             .send(
-                Method::POST,
+                Operation::CreateSession,
                 url,
                 Some(body),
                 Some(idempotency_key),
@@ -181,7 +257,7 @@ impl PaymentProvider for NovasendClient {
         // A read changes nothing upstream, so a transport failure or a 5xx is retried, briefly.
         let attempt = || async {
             let (status, bytes) = self
-                .send(Method::GET, url.clone(), None, None, language)
+                .send(Operation::GetPayin, url.clone(), None, None, language)
                 .await?;
             match status {
                 StatusCode::NOT_FOUND => Ok(None),
@@ -217,7 +293,7 @@ impl PaymentProvider for NovasendClient {
         let url = self.url(&["v1", "payin", reference, "refund"]);
         let (status, bytes) = self
             .send(
-                Method::POST,
+                Operation::Refund,
                 url,
                 Some(body),
                 Some(idempotency_key),
@@ -228,5 +304,13 @@ impl PaymentProvider for NovasendClient {
             return Err(error_for(status, &bytes));
         }
         wire::parse_refund(&bytes).map_err(malformed)
+    }
+
+    fn reachable(&self) -> Option<bool> {
+        match self.reachable.load(Ordering::Relaxed) {
+            REACHABLE => Some(true),
+            UNREACHABLE => Some(false),
+            _ => None,
+        }
     }
 }

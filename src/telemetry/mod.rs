@@ -1,0 +1,111 @@
+//! Logs (text or JSON lines on stderr, filtered by RUST_LOG), OpenTelemetry traces over OTLP
+//! when OTEL_EXPORTER_OTLP_ENDPOINT is set, and Prometheus metrics.
+
+pub mod metrics;
+pub mod propagation;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Where traces go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtlpConfig {
+    /// OTLP/gRPC endpoint, e.g. `http://otel-collector:4317`.
+    pub endpoint: String,
+    pub service_name: String,
+}
+
+/// Keeps the trace pipeline alive; `shutdown` flushes the spans still buffered.
+#[derive(Default)]
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl TelemetryGuard {
+    pub fn shutdown(self) {
+        if let Some(provider) = self.provider
+            && let Err(e) = provider.shutdown()
+        {
+            eprintln!("payments-gateway: could not flush traces: {e}");
+        }
+    }
+}
+
+/// Installs logging, and tracing export when `otlp` is given. W3C trace context is always
+/// propagated (read from callers, sent to Novasend).
+pub fn init(format: LogFormat, otlp: Option<&OtlpConfig>) -> Result<TelemetryGuard, String> {
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = match format {
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .flatten_event(true)
+            .with_writer(std::io::stderr)
+            .boxed(),
+    };
+    let (traces, provider) = match otlp {
+        Some(config) => {
+            let (layer, provider) = otel_layer(config)?;
+            (Some(layer), Some(provider))
+        }
+        None => (None, None),
+    };
+    // A second init (tests start several apps in one process) keeps the first subscriber.
+    let _ = tracing_subscriber::registry()
+        .with(traces)
+        .with(logs.with_filter(filter))
+        .try_init();
+    Ok(TelemetryGuard { provider })
+}
+
+/// The OpenTelemetry layer exporting over OTLP/gRPC, for `init` and for tests that install
+/// their own subscriber.
+pub fn otel_layer<S>(
+    config: &OtlpConfig,
+) -> Result<(Box<dyn Layer<S> + Send + Sync>, SdkTracerProvider), String>
+where
+    S: tracing::Subscriber
+        + for<'span> tracing_subscriber::registry::LookupSpan<'span>
+        + Send
+        + Sync,
+{
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(config.endpoint.clone())
+        .build()
+        .map_err(|e| format!("OTEL_EXPORTER_OTLP_ENDPOINT: {e}"))?;
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(config.service_name.clone())
+        .build();
+    let provider = SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource)
+        .build();
+    let tracer = provider.tracer("payments-gateway");
+    opentelemetry::global::set_tracer_provider(provider.clone());
+    // Only our own spans go out: not every hyper or h2 internal event.
+    let only_ours = tracing_subscriber::filter::filter_fn(|metadata| {
+        metadata.is_span() && metadata.target().starts_with("payments_gateway")
+    });
+    let layer = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_filter(only_ours)
+        .boxed();
+    Ok((layer, provider))
+}
