@@ -7,6 +7,7 @@ mod common;
 mod create;
 mod errors;
 mod idempotency;
+mod production;
 mod refund;
 mod sandbox;
 mod streaming;
