@@ -27,6 +27,8 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
 
 const SERVICE_NAME: &str = "payments.v1.PaymentsService";
+/// The health service name Kubernetes' liveness and startup probes ask for.
+pub const LIVENESS_SERVICE: &str = "liveness";
 
 /// After the drain period, how long streams get to deliver their UNAVAILABLE.
 const STREAM_CLOSE_WAIT: Duration = Duration::from_secs(2);
@@ -142,8 +144,12 @@ impl Application {
         let grpc_addr = self.grpc_addr();
         let http_addr = self.http_addr();
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        // NOT_SERVING until the store answers.
+        // NOT_SERVING until the store answers. "liveness" only says the process serves: a
+        // Redis outage must not make Kubernetes restart every pod.
         set_health(&health_reporter, tonic_health::ServingStatus::NotServing).await;
+        health_reporter
+            .set_service_status(LIVENESS_SERVICE, tonic_health::ServingStatus::Serving)
+            .await;
         let health = tokio::spawn(follow_store_health(
             self.store.clone(),
             health_reporter.clone(),

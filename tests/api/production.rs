@@ -57,6 +57,11 @@ async fn grpc_health_follows_redis_going_away_and_coming_back() {
     wait_for_health(&channel, ServingStatus::Serving).await;
     h.redis.stop();
     wait_for_health(&channel, ServingStatus::NotServing).await;
+    assert_eq!(
+        health(channel.clone(), "liveness").await,
+        ServingStatus::Serving,
+        "liveness ignores the store"
+    );
     let http = reqwest::Client::new();
     let ready = http
         .get(format!("http://{}/readyz", h.app.http_address))
