@@ -162,3 +162,111 @@ async fn logs_carry_no_secret_nor_phone_number_and_sigterm_stops_the_service() {
     }
     assert!(logs.contains("0042"), "phone numbers appear masked");
 }
+
+/// The README's quick start, run as a newcomer would: `serve` with no Novasend (the sandbox
+/// starts in process), then the client commands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quick_start_works_from_the_command_line() {
+    let grpc_port = free_port();
+    let mut service = Command::new(BINARY)
+        .env_clear()
+        .env("PAYMENTS_GRPC_ADDR", format!("127.0.0.1:{grpc_port}"))
+        .env("PAYMENTS_HTTP_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("SANDBOX_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("SANDBOX_STEP_DELAY", "100ms")
+        .env("PAYMENTS_SHUTDOWN_GRACE", "1s")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut banner = String::new();
+    {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(service.stdout.take().unwrap()).lines();
+        while let Some(Ok(line)) = lines.next() {
+            banner.push_str(&line);
+            banner.push('\n');
+            if line.contains("never answer") {
+                break;
+            }
+        }
+    }
+    assert!(
+        banner.contains("built-in Novasend sandbox at http://127.0.0.1:"),
+        "{banner}"
+    );
+    assert!(banner.contains("client create"), "{banner}");
+
+    let addr = format!("http://127.0.0.1:{grpc_port}");
+    let client = |args: &[&str]| {
+        let output = Command::new(BINARY)
+            .arg("client")
+            .args(["--addr", &addr])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let mut created = (false, String::new(), String::new());
+    for _ in 0..100 {
+        created = client(&[
+            "create",
+            "--reference",
+            "quick-1",
+            "--amount",
+            "300",
+            "--msisdn",
+            "+2250700000000",
+            "--name",
+            "Awa Kone",
+            "--country",
+            "CI",
+        ]);
+        if created.0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (ok, out, err) = created;
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains("payin quick-1  AWAITING_CONFIRMATION"),
+        "{out}"
+    );
+    assert!(out.contains("/pay/"), "the payment page is printed: {out}");
+    assert!(
+        out.contains("**********0000") && !out.contains("+2250700000000"),
+        "{out}"
+    );
+
+    let (ok, watched, err) = client(&["watch", "quick-1"]);
+    assert!(ok, "{err}");
+    assert!(
+        watched.contains("SNAPSHOT")
+            && watched.contains("SUCCEEDED")
+            && watched.contains("final status reached"),
+        "{watched}"
+    );
+
+    let (ok, refunded, err) = client(&["refund", "quick-1", "--reason", "customer asked"]);
+    assert!(ok, "{err}");
+    assert!(
+        refunded.contains("refund rf_") && refunded.contains("(full)"),
+        "{refunded}"
+    );
+
+    let (ok, _, err) = client(&["--lang", "fr", "get", "nope!"]);
+    assert!(!ok);
+    assert!(
+        err.contains("InvalidArgument") && err.contains("reference"),
+        "{err}"
+    );
+
+    let pid = service.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(wait_for_exit(&mut service, Duration::from_secs(5)).is_some_and(|s| s.success()));
+}
