@@ -272,18 +272,8 @@ fn create_session_inner(
     };
     let request_print = format!("create:{body}");
     let mut ledger = shared.ledger();
-    if let Some((print, status, stored)) = ledger.replies.get(&key) {
-        if *print == request_print {
-            return Ok(reply(
-                StatusCode::from_u16(*status).unwrap_or(StatusCode::OK),
-                stored.clone(),
-            ));
-        }
-        return Err(refuse(
-            StatusCode::CONFLICT,
-            "Conflict",
-            "X-Idempotency-Key already used with another request",
-        ));
+    if let Some(answer) = replayed(&ledger, &key, &request_print) {
+        return answer;
     }
     let reference = text("reference");
     if ledger.find(&reference).is_some() {
@@ -350,6 +340,20 @@ fn create_session_inner(
     Ok(reply(StatusCode::CREATED, rendered))
 }
 
+/// A repeated X-Idempotency-Key: the first answer for the same request, 409 for another.
+fn replayed(ledger: &Ledger, key: &str, request_print: &str) -> Option<Result<Reply, Reply>> {
+    let (print, status, stored) = ledger.replies.get(key)?;
+    if print == request_print {
+        let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
+        return Some(Ok(reply(status, stored.clone())));
+    }
+    Some(Err(refuse(
+        StatusCode::CONFLICT,
+        "Conflict",
+        "X-Idempotency-Key already used with another request",
+    )))
+}
+
 async fn get_payin(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
@@ -389,18 +393,8 @@ fn refund_inner(
     let body = json_body(body, language)?;
     let request_print = format!("refund:{reference}:{body}");
     let mut ledger = shared.ledger();
-    if let Some((print, status, stored)) = ledger.replies.get(&key) {
-        if *print == request_print {
-            return Ok(reply(
-                StatusCode::from_u16(*status).unwrap_or(StatusCode::OK),
-                stored.clone(),
-            ));
-        }
-        return Err(refuse(
-            StatusCode::CONFLICT,
-            "Conflict",
-            "X-Idempotency-Key already used with another request",
-        ));
+    if let Some(answer) = replayed(&ledger, &key, &request_print) {
+        return answer;
     }
     let reason = body
         .get("reason")
