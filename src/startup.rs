@@ -150,7 +150,10 @@ impl Application {
         health_reporter
             .set_service_status(LIVENESS_SERVICE, tonic_health::ServingStatus::Serving)
             .await;
+        // One check before serving, so the first probe already sees the truth.
+        let initially = check_store(&self.store, &health_reporter, None).await;
         let health = tokio::spawn(follow_store_health(
+            initially,
             self.store.clone(),
             health_reporter.clone(),
             self.closing.subscribe(),
@@ -266,29 +269,38 @@ async fn set_health(
 
 /// grpc.health.v1 follows the store: SERVING while it answers, NOT_SERVING while it does not.
 async fn follow_store_health(
+    mut serving: bool,
     store: Arc<dyn Store>,
     reporter: tonic_health::server::HealthReporter,
     mut stop: watch::Receiver<bool>,
 ) {
     const EVERY: Duration = Duration::from_secs(1);
-    let mut serving = None;
     loop {
-        let reachable = store.ping().await.is_ok();
-        if serving != Some(reachable) {
-            if reachable {
-                tracing::info!("store reachable: SERVING");
-                set_health(&reporter, tonic_health::ServingStatus::Serving).await;
-            } else {
-                tracing::warn!("store unreachable: NOT_SERVING");
-                set_health(&reporter, tonic_health::ServingStatus::NotServing).await;
-            }
-            serving = Some(reachable);
-        }
         tokio::select! {
             _ = stop.wait_for(|stop| *stop) => return,
             () = tokio::time::sleep(EVERY) => {}
         }
+        serving = check_store(&store, &reporter, Some(serving)).await;
     }
+}
+
+/// Pings the store and reports a change of its reachability; returns it.
+async fn check_store(
+    store: &Arc<dyn Store>,
+    reporter: &tonic_health::server::HealthReporter,
+    before: Option<bool>,
+) -> bool {
+    let reachable = store.ping().await.is_ok();
+    if before != Some(reachable) {
+        if reachable {
+            tracing::info!("store reachable: SERVING");
+            set_health(reporter, tonic_health::ServingStatus::Serving).await;
+        } else {
+            tracing::warn!("store unreachable: NOT_SERVING");
+            set_health(reporter, tonic_health::ServingStatus::NotServing).await;
+        }
+    }
+    reachable
 }
 
 /// Starts the sandbox in process and points the service at it; its webhooks go to this
