@@ -64,12 +64,12 @@ async fn magic_numbers_play_their_scenario_end_to_end() {
         let seen = statuses_until_final(&mut client, &reference).await;
         assert_eq!(seen.last(), Some(&last), "{suffix}: {seen:?}");
     }
-    // 0004 never answers, and never expires either.
+    // 0004 never answers, and never expires either (the expiry here is 1 s).
     client
         .create_payin(payin_request("magic-0004", "+2250700000004"))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    tokio::time::sleep(Duration::from_millis(1300)).await;
     let silent = client
         .get_payin(pb::GetPayinRequest {
             reference: "magic-0004".into(),

@@ -419,7 +419,7 @@ pub async fn spawn_with_sandbox(
 pub fn quick_sandbox() -> payments_gateway::provider::sandbox::SandboxConfig {
     payments_gateway::provider::sandbox::SandboxConfig {
         step_delay: Duration::from_millis(100),
-        expiry: Duration::from_millis(600),
+        expiry: Duration::from_millis(1000),
         ..Default::default()
     }
 }
