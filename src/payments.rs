@@ -7,7 +7,7 @@ use crate::domain::{
     Refund, RefundCommand, Violations,
 };
 use crate::provider::{PaymentProvider, ProviderError, RefundOrder};
-use crate::store::{Store, StoreError};
+use crate::store::{Claim, Store, StoreError};
 use crate::telemetry::metrics::CONTRADICTIONS;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -121,15 +121,18 @@ impl Payments {
         language: Language,
     ) -> Result<Payin, PaymentsError> {
         let reference = command.reference.as_str();
-        if !self
+        let claim = self
             .store
             .claim_reference(reference, key, self.settings.payin_ttl)
-            .await?
-        {
+            .await?;
+        if !claim.is_held() {
             return Err(PaymentsError::ReferenceTaken);
         }
-        // Never a blind second POST: whatever an earlier attempt did, Novasend knows.
-        if resumed && let Some(found) = self.provider.get_payin(reference, language).await? {
+        // Never a blind second POST: whatever an earlier attempt with this key did (its
+        // record may even have expired since), Novasend knows.
+        let reconcile_first = resumed || claim == Claim::AlreadyHeld;
+        if reconcile_first && let Some(found) = self.provider.get_payin(reference, language).await?
+        {
             return self.adopt_created(command, found).await;
         }
         let upstream_key = upstream_idempotency_key("create", key);
@@ -419,11 +422,11 @@ impl Payments {
     async fn lock_refund(&self, reference: &str, key: &str) -> Result<(), PaymentsError> {
         let deadline = tokio::time::Instant::now() + self.settings.idempotency_wait;
         loop {
-            if self
+            let lock = self
                 .store
                 .lock_refund(reference, key, self.settings.lease())
-                .await?
-            {
+                .await?;
+            if lock.is_held() {
                 return Ok(());
             }
             if let Some(payin) = self.store.load_payin(reference).await?

@@ -2,8 +2,8 @@
 //! Redis: one mutex makes every check-then-act atomic.
 
 use super::{
-    Begin, CHANGE_FEED_CAPACITY, ChangeNotice, FIRST_RECONCILIATION_AFTER, IdempotencyScope, Store,
-    StoreError, StoredOutcome, new_owner,
+    Begin, CHANGE_FEED_CAPACITY, ChangeNotice, Claim, FIRST_RECONCILIATION_AFTER, IdempotencyScope,
+    Store, StoreError, StoredOutcome, new_owner,
 };
 use crate::domain::Payin;
 use async_trait::async_trait;
@@ -99,10 +99,15 @@ fn claim(
     key: &str,
     holder: &str,
     expires_at: Instant,
-) -> bool {
+) -> Claim {
     match map.get(key) {
-        Some(existing) if existing.value != holder => false,
-        _ => {
+        Some(existing) if existing.value != holder => Claim::TakenByOther,
+        existing => {
+            let claim = if existing.is_some() {
+                Claim::AlreadyHeld
+            } else {
+                Claim::New
+            };
             map.insert(
                 key.to_owned(),
                 Expiring {
@@ -110,7 +115,7 @@ fn claim(
                     expires_at,
                 },
             );
-            true
+            claim
         }
     }
 }
@@ -211,7 +216,7 @@ impl Store for MemoryStore {
         reference: &str,
         key: &str,
         ttl: Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Claim, StoreError> {
         Ok(self.with(|state, now| claim(&mut state.claims, reference, key, now + ttl)))
     }
 
@@ -350,7 +355,7 @@ impl Store for MemoryStore {
         reference: &str,
         holder: &str,
         ttl: Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Claim, StoreError> {
         Ok(self.with(|state, now| claim(&mut state.refund_locks, reference, holder, now + ttl)))
     }
 

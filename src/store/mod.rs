@@ -38,6 +38,31 @@ pub struct StoredOutcome {
     pub body: Vec<u8>,
 }
 
+/// What a claim (of a reference, or of a refund lock) found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// It was free; it is the holder's now.
+    New,
+    /// The same holder had it already (its expiry is refreshed).
+    AlreadyHeld,
+    /// Another holder has it.
+    TakenByOther,
+}
+
+impl Claim {
+    fn from_script(reply: i64) -> Self {
+        match reply {
+            1 => Claim::New,
+            2 => Claim::AlreadyHeld,
+            _ => Claim::TakenByOther,
+        }
+    }
+
+    pub fn is_held(self) -> bool {
+        self != Claim::TakenByOther
+    }
+}
+
 /// What `begin` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Begin {
@@ -88,13 +113,13 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the record, for a request found invalid after the record was opened.
     async fn forget(&self, scope: IdempotencyScope<'_>, owner: &str) -> Result<(), StoreError>;
 
-    /// Claims a merchant reference for one idempotency key. `false`: another key has it.
+    /// Claims a merchant reference for one idempotency key.
     async fn claim_reference(
         &self,
         reference: &str,
         key: &str,
         ttl: Duration,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Claim, StoreError>;
 
     /// Gives a reference back, if `key` holds it (the payin was never created upstream).
     async fn unclaim_reference(&self, reference: &str, key: &str) -> Result<(), StoreError>;
@@ -148,7 +173,7 @@ pub trait Store: Send + Sync + 'static {
         reference: &str,
         holder: &str,
         ttl: Duration,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Claim, StoreError>;
 
     async fn unlock_refund(&self, reference: &str, holder: &str) -> Result<(), StoreError>;
 

@@ -1,8 +1,8 @@
 //! The Redis store. Every check-then-act runs as one Lua script, so replicas cannot race.
 
 use super::{
-    Begin, CHANGE_FEED_CAPACITY, ChangeNotice, FIRST_RECONCILIATION_AFTER, IdempotencyScope, Store,
-    StoreError, StoredOutcome, new_owner,
+    Begin, CHANGE_FEED_CAPACITY, ChangeNotice, Claim, FIRST_RECONCILIATION_AFTER, IdempotencyScope,
+    Store, StoreError, StoredOutcome, new_owner,
 };
 use crate::domain::Payin;
 use crate::telemetry::metrics::REDIS_ERRORS;
@@ -81,6 +81,7 @@ static CLAIM: LazyLock<Script> = LazyLock::new(|| {
 local v = redis.call('GET', KEYS[1])
 if v and v ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if v then return 2 end
 return 1
 ",
     )
@@ -398,7 +399,7 @@ impl Store for RedisStore {
         reference: &str,
         key: &str,
         ttl: Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Claim, StoreError> {
         let claimed: i64 = self
             .run(
                 "claim_reference",
@@ -408,7 +409,7 @@ impl Store for RedisStore {
                     .arg(millis(ttl)),
             )
             .await?;
-        Ok(claimed == 1)
+        Ok(Claim::from_script(claimed))
     }
 
     async fn unclaim_reference(&self, reference: &str, key: &str) -> Result<(), StoreError> {
@@ -541,7 +542,7 @@ impl Store for RedisStore {
         reference: &str,
         holder: &str,
         ttl: Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Claim, StoreError> {
         let locked: i64 = self
             .run(
                 "lock_refund",
@@ -551,7 +552,7 @@ impl Store for RedisStore {
                     .arg(millis(ttl)),
             )
             .await?;
-        Ok(locked == 1)
+        Ok(Claim::from_script(locked))
     }
 
     async fn unlock_refund(&self, reference: &str, holder: &str) -> Result<(), StoreError> {

@@ -247,3 +247,31 @@ async fn a_definitive_error_is_replayed_without_a_new_upstream_call() {
     );
     assert_eq!(h.upstream("POST").await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_the_record_expired_finds_the_payin_instead_of_posting_again() {
+    let mut h = Harness::start().await;
+    h.novasend_creates().await;
+    h.novasend_reports("order-old", payin_2026("order-old", "processing", "none"))
+        .await;
+    let first = h
+        .client
+        .create_payin(create_request("order-old", "key-old"))
+        .await
+        .unwrap()
+        .into_inner();
+    // The record's TTL ran out; the reference claim (kept as long as the payin) did not.
+    h.redis.command(&["DEL", "pgw:idem:create:key-old"]);
+    let again = h
+        .client
+        .create_payin(create_request("order-old", "key-old"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.provider_reference, first.provider_reference);
+    assert_eq!(
+        h.upstream("POST").await.len(),
+        1,
+        "reconciled, not posted again"
+    );
+}
