@@ -72,7 +72,13 @@ async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     if let Some(sandbox) = app.sandbox_url() {
-        println!("{}", quick_start(&sandbox, &app.grpc_addr().to_string()));
+        // For a person at a terminal; a closed stdout must not stop the service.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stdout(),
+            "{}",
+            quick_start(&sandbox, &app.grpc_addr().to_string())
+        );
     }
     let outcome = app.run_until_stopped(shutdown_signal()).await;
     // Spans still buffered go out before the process ends.

@@ -179,16 +179,24 @@ async fn the_quick_start_works_from_the_command_line() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut banner = String::new();
-    {
+    // The banner is read line by line; the rest of stdout keeps being drained.
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    let stdout = service.stdout.take().unwrap();
+    std::thread::spawn(move || {
         use std::io::BufRead;
-        let mut lines = std::io::BufReader::new(service.stdout.take().unwrap()).lines();
-        while let Some(Ok(line)) = lines.next() {
-            banner.push_str(&line);
-            banner.push('\n');
-            if line.contains("never answer") {
-                break;
-            }
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let mut banner = String::new();
+    while let Ok(line) = lines_rx.recv_timeout(Duration::from_secs(20)) {
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.contains("never answer") {
+            break;
         }
     }
     assert!(
