@@ -367,3 +367,43 @@ async fn limits_refuse_rather_than_queue() {
     let refused = client.create_payin(huge).await.unwrap_err();
     assert_eq!(refused.code(), Code::OutOfRange, "{refused:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_beyond_the_per_connection_limit_are_shed_not_queued() {
+    let redis = RedisServer::start();
+    let novasend = wiremock::MockServer::start().await;
+    let mut config = test_config(&novasend.uri(), Some(redis.url()), test_settings());
+    config.limits.max_concurrent_per_connection = 1;
+    let app = TestApp::spawn(config).await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(201)
+                .set_body_json(payin_2026("order-shed-1", "processing", "none"))
+                .set_delay(Duration::from_millis(500)),
+        )
+        .mount(&novasend)
+        .await;
+    let client = app.client().await;
+    let calls = (1..=2).map(|i| {
+        let mut client = client.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(100 * (i - 1))).await;
+            client
+                .create_payin(create_request(
+                    &format!("order-shed-{i}"),
+                    &format!("key-shed-{i}"),
+                ))
+                .await
+        })
+    });
+    let results: Vec<_> = futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    assert!(results[0].is_ok(), "{:?}", results[0]);
+    let shed = results[1].as_ref().unwrap_err();
+    assert_eq!(shed.code(), Code::ResourceExhausted, "{shed:?}");
+    let posts = novasend.received_requests().await.unwrap().len();
+    assert_eq!(posts, 1, "the shed call never reached Novasend");
+}
