@@ -335,6 +335,8 @@ pub struct Config {
 }
 
 const MIN_POLL_INTERVAL: Duration = Duration::from_secs(5);
+/// Unwatched non-terminal payins are first reconciled this long after they were saved.
+const RECONCILE_AFTER: Duration = Duration::from_secs(30);
 const MAX_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Config {
@@ -581,6 +583,7 @@ impl Config {
             limits: limits.expect("checked"),
             log_format,
             payments: PaymentsSettings {
+                reconcile_after: RECONCILE_AFTER,
                 poll_interval,
                 idempotency_ttl,
                 idempotency_wait,

@@ -7,7 +7,7 @@ use crate::domain::{
     Refund, RefundCommand, Violations,
 };
 use crate::provider::{PaymentProvider, ProviderError, RefundOrder};
-use crate::store::{Claim, Store, StoreError};
+use crate::store::{Claim, SaveOptions, Store, StoreError};
 use crate::telemetry::metrics::CONTRADICTIONS;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -25,6 +25,8 @@ pub struct PaymentsSettings {
     pub upstream_timeout: Duration,
     /// How long payins stay in the cache.
     pub payin_ttl: Duration,
+    /// When the reconciler first reads a new non-terminal payin nobody else refreshed.
+    pub reconcile_after: Duration,
 }
 
 impl PaymentsSettings {
@@ -257,7 +259,15 @@ impl Payments {
             payin.version = expected + 1;
             if self
                 .store
-                .save_payin(&payin, expected, announce, self.settings.payin_ttl)
+                .save_payin(
+                    &payin,
+                    expected,
+                    SaveOptions {
+                        announce,
+                        ttl: self.settings.payin_ttl,
+                        reconcile_after: self.settings.reconcile_after,
+                    },
+                )
                 .await?
             {
                 return Ok(payin);

@@ -51,7 +51,7 @@ async fn reconcile(payments: &Payments, reference: &str) {
                 .await,
         ) {
             Ok(Some(payin)) if payin.status.is_terminal() => return,
-            Ok(Some(payin)) => pause_for(&payin, interval),
+            Ok(Some(payin)) => pause_for(&payin, interval.max(payments.settings().reconcile_after)),
             Ok(None) => LONGEST_PAUSE,
             Err(e) => {
                 tracing::warn!(reference, error = %e, "reconciliation failed");
@@ -72,10 +72,10 @@ fn counted<T, E>(result: Result<T, E>) -> Result<T, E> {
 }
 
 /// Young payins are read often, old ones rarely: a tenth of their age, within bounds.
-fn pause_for(payin: &Payin, interval: Duration) -> Duration {
+fn pause_for(payin: &Payin, shortest: Duration) -> Duration {
     let age = Utc::now()
         .signed_duration_since(payin.created_at)
         .to_std()
         .unwrap_or_default();
-    (age / 10).clamp(interval.max(Duration::from_secs(30)), LONGEST_PAUSE)
+    (age / 10).clamp(shortest.min(LONGEST_PAUSE), LONGEST_PAUSE)
 }

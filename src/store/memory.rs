@@ -2,8 +2,8 @@
 //! Redis: one mutex makes every check-then-act atomic.
 
 use super::{
-    Begin, CHANGE_FEED_CAPACITY, ChangeNotice, Claim, FIRST_RECONCILIATION_AFTER, IdempotencyScope,
-    Store, StoreError, StoredOutcome, new_owner,
+    Begin, CHANGE_FEED_CAPACITY, ChangeNotice, Claim, IdempotencyScope, SaveOptions, Store,
+    StoreError, StoredOutcome, new_owner,
 };
 use crate::domain::Payin;
 use async_trait::async_trait;
@@ -245,8 +245,7 @@ impl Store for MemoryStore {
         &self,
         payin: &Payin,
         expected_version: u64,
-        announce: bool,
-        ttl: Duration,
+        options: SaveOptions,
     ) -> Result<bool, StoreError> {
         let saved = self.with(|state, now| {
             let current = state
@@ -256,7 +255,7 @@ impl Store for MemoryStore {
             if current != expected_version {
                 return false;
             }
-            let expires_at = now + ttl;
+            let expires_at = now + options.ttl;
             state.payins.insert(
                 payin.reference.clone(),
                 Expiring {
@@ -279,11 +278,11 @@ impl Store for MemoryStore {
                 state
                     .open_payins
                     .entry(payin.reference.clone())
-                    .or_insert(now + FIRST_RECONCILIATION_AFTER);
+                    .or_insert(now + options.reconcile_after);
             }
             true
         });
-        if saved && announce {
+        if saved && options.announce {
             // No receiver (no stream open) is fine.
             let _ = self
                 .changes

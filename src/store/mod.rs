@@ -134,14 +134,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Writes `payin` if the stored version is still `expected_version` (0: none stored).
     /// `payin.version` must be `expected_version + 1`. `false`: someone wrote first.
-    /// With `announce`, the same atomic step publishes the new state to every replica.
-    /// Non-terminal payins are kept on the reconciler's schedule; terminal ones leave it.
+    /// The same atomic step publishes the new state to every replica (with `announce`) and
+    /// keeps non-terminal payins on the reconciler's schedule; terminal ones leave it.
     async fn save_payin(
         &self,
         payin: &Payin,
         expected_version: u64,
-        announce: bool,
-        ttl: Duration,
+        options: SaveOptions,
     ) -> Result<bool, StoreError>;
 
     /// Every change any replica announces, as it arrives here.
@@ -180,8 +179,16 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
-/// The first reconciliation of a new non-terminal payin, unless something else refreshes it.
-pub const FIRST_RECONCILIATION_AFTER: Duration = Duration::from_secs(30);
+/// How a payin is saved.
+#[derive(Debug, Clone, Copy)]
+pub struct SaveOptions {
+    /// Publish the new state to watchers (something streams report changed).
+    pub announce: bool,
+    /// How long the payin stays cached.
+    pub ttl: Duration,
+    /// When a new non-terminal payin is first reconciled, unless something else refreshes it.
+    pub reconcile_after: Duration,
+}
 
 fn new_owner() -> String {
     uuid::Uuid::new_v4().to_string()

@@ -1,8 +1,8 @@
 //! The Redis store. Every check-then-act runs as one Lua script, so replicas cannot race.
 
 use super::{
-    Begin, CHANGE_FEED_CAPACITY, ChangeNotice, Claim, FIRST_RECONCILIATION_AFTER, IdempotencyScope,
-    Store, StoreError, StoredOutcome, new_owner,
+    Begin, CHANGE_FEED_CAPACITY, ChangeNotice, Claim, IdempotencyScope, SaveOptions, Store,
+    StoreError, StoredOutcome, new_owner,
 };
 use crate::domain::Payin;
 use crate::telemetry::metrics::REDIS_ERRORS;
@@ -457,8 +457,7 @@ impl Store for RedisStore {
         &self,
         payin: &Payin,
         expected_version: u64,
-        announce: bool,
-        ttl: Duration,
+        options: SaveOptions,
     ) -> Result<bool, StoreError> {
         let data = serde_json::to_vec(payin).expect("a payin serializes");
         let flag = |b: bool| if b { "1" } else { "0" };
@@ -472,12 +471,12 @@ impl Store for RedisStore {
                     .arg(expected_version)
                     .arg(payin.version)
                     .arg(data)
-                    .arg(millis(ttl))
+                    .arg(millis(options.ttl))
                     .arg(&payin.reference)
                     .arg(flag(!payin.provider_reference.is_empty()))
                     .arg(flag(payin.status.is_terminal()))
-                    .arg(flag(announce))
-                    .arg(millis(FIRST_RECONCILIATION_AFTER))
+                    .arg(flag(options.announce))
+                    .arg(millis(options.reconcile_after))
                     .arg(CHANGES_CHANNEL),
             )
             .await?;

@@ -498,3 +498,48 @@ async fn a_stream_left_open_at_shutdown_ends_with_unavailable_after_the_drain_pe
     );
     stopping.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconciler_advances_a_payin_nobody_watches() {
+    let settings = PaymentsSettings {
+        reconcile_after: Duration::from_millis(300),
+        ..fast_polling()
+    };
+    let mut h = Harness::with_settings(settings).await;
+    h.novasend_creates().await;
+    h.create("order-alone").await;
+    assert_eq!(
+        h.redis.command(&["ZCARD", "pgw:open-payins"]),
+        redis::Value::Int(1)
+    );
+    h.novasend_reports(
+        "order-alone",
+        payin_2026("order-alone", "processing", "declined"),
+    )
+    .await;
+
+    // No stream, no GetPayin: only the reconciler can notice.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let cached = h.redis.command(&["HGET", "pgw:payin:order-alone", "data"]);
+        let redis::Value::BulkString(bytes) = cached else {
+            panic!("the payin is cached")
+        };
+        let payin: Value = serde_json::from_slice(&bytes).unwrap();
+        if payin["status"] == "declined" {
+            assert_eq!(payin["last_source"], "poll");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reconciler never read the payin"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        h.redis.command(&["ZCARD", "pgw:open-payins"]),
+        redis::Value::Int(0),
+        "a terminal payin leaves the schedule"
+    );
+    assert_eq!(h.upstream("GET").await.len(), 1);
+}

@@ -131,6 +131,7 @@ pub fn test_settings() -> PaymentsSettings {
         idempotency_wait: Duration::from_secs(10),
         upstream_timeout: Duration::from_secs(2),
         payin_ttl: Duration::from_secs(3600),
+        reconcile_after: Duration::from_secs(30),
     }
 }
 
