@@ -60,14 +60,10 @@ async fn fifty_concurrent_duplicates_make_exactly_one_upstream_post() {
                 .await
         })
     });
-    let results = futures_util::future::join_all(calls).await;
+    let results = all_finished(calls).await;
     let payins: Vec<_> = results
         .into_iter()
-        .map(|r| {
-            r.unwrap()
-                .expect("every duplicate gets the payin")
-                .into_inner()
-        })
+        .map(|r| r.expect("every duplicate gets the payin").into_inner())
         .collect();
     assert_eq!(h.upstream("POST").await.len(), 1);
     assert!(payins.iter().all(|p| p == &payins[0]));

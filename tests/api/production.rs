@@ -396,11 +396,7 @@ async fn calls_beyond_the_per_connection_limit_are_shed_not_queued() {
                 .await
         })
     });
-    let results: Vec<_> = futures_util::future::join_all(calls)
-        .await
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
+    let results = all_finished(calls).await;
     assert!(results[0].is_ok(), "{:?}", results[0]);
     let shed = results[1].as_ref().unwrap_err();
     assert_eq!(shed.code(), Code::ResourceExhausted, "{shed:?}");

@@ -251,11 +251,7 @@ async fn ten_concurrent_refunds_send_one_request_upstream() {
                 .await
         })
     });
-    let results: Vec<_> = futures_util::future::join_all(calls)
-        .await
-        .into_iter()
-        .map(|r| r.unwrap())
-        .collect();
+    let results = all_finished(calls).await;
     let succeeded = results.iter().filter(|r| r.is_ok()).count();
     let refused = results
         .iter()

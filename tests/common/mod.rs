@@ -424,3 +424,14 @@ pub fn quick_sandbox() -> payments_gateway::provider::sandbox::SandboxConfig {
         ..Default::default()
     }
 }
+
+/// Waits for concurrent calls started with `tokio::spawn`; a panicked task fails the test.
+pub async fn all_finished<T>(
+    tasks: impl IntoIterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<T> {
+    futures_util::future::join_all(tasks)
+        .await
+        .into_iter()
+        .map(|joined| joined.expect("the task ran to completion"))
+        .collect()
+}
