@@ -45,7 +45,10 @@ where
                     Acquired::Owner { owner, resumed } => (owner, resumed),
                     Acquired::Replay(outcome) => return replay(outcome),
                 };
-            let result = work(resumed).await;
+            // The status is made once: the caller gets exactly what a replay will get.
+            let result = work(resumed)
+                .await
+                .map_err(|e| (error::disposition(&e), error::to_status(&e, language)));
             let kept = match &result {
                 Ok(message) => {
                     let outcome = StoredOutcome {
@@ -57,27 +60,24 @@ where
                         .finish(scope, &owner, &outcome, settings.idempotency_ttl)
                         .await
                 }
-                Err(e) => match error::disposition(e) {
-                    Disposition::Record => {
-                        let status = error::to_status(e, language);
-                        let outcome = StoredOutcome {
-                            code: status.code() as i32,
-                            message: status.message().to_owned(),
-                            body: status.details().to_vec(),
-                        };
-                        store
-                            .finish(scope, &owner, &outcome, settings.idempotency_ttl)
-                            .await
-                    }
-                    Disposition::Release => store.release(scope, &owner).await,
-                    Disposition::Forget => store.forget(scope, &owner).await,
-                },
+                Err((Disposition::Record, status)) => {
+                    let outcome = StoredOutcome {
+                        code: status.code() as i32,
+                        message: status.message().to_owned(),
+                        body: status.details().to_vec(),
+                    };
+                    store
+                        .finish(scope, &owner, &outcome, settings.idempotency_ttl)
+                        .await
+                }
+                Err((Disposition::Release, _)) => store.release(scope, &owner).await,
+                Err((Disposition::Forget, _)) => store.forget(scope, &owner).await,
             };
             if let Err(e) = kept {
                 // The answer stands; a retry with the same key resumes and reconciles.
                 tracing::warn!(operation, error = %e, "could not keep the idempotency outcome");
             }
-            result.map_err(|e| error::to_status(&e, language))
+            result.map_err(|(_, status)| status)
         }
         .instrument(tracing::Span::current()),
     );
