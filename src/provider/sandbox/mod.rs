@@ -223,6 +223,19 @@ fn idempotency_key(headers: &HeaderMap, language: Language) -> Result<String, Re
         })
 }
 
+/// What every write checks first: credentials, a UUID idempotency key, a JSON object body.
+fn checked_write(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Language, String, Value), Reply> {
+    authorized(shared, headers)?;
+    let language = language(headers);
+    let key = idempotency_key(headers, language)?;
+    let body = json_body(body, language)?;
+    Ok((language, key, body))
+}
+
 fn json_body(body: &[u8], language: Language) -> Result<Value, Reply> {
     serde_json::from_slice::<Value>(body)
         .ok()
@@ -252,10 +265,7 @@ fn create_session_inner(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Reply, Reply> {
-    authorized(shared, headers)?;
-    let language = language(headers);
-    let key = idempotency_key(headers, language)?;
-    let body = json_body(body, language)?;
+    let (language, key, body) = checked_write(shared, headers, body)?;
     let errors = validate_session(&body, &shared.config.countries, language);
     if !errors.is_empty() {
         let message = language.pick("Validation failed", "La validation a échoué");
@@ -387,10 +397,7 @@ fn refund_inner(
     reference: &str,
     body: &[u8],
 ) -> Result<Reply, Reply> {
-    authorized(shared, headers)?;
-    let language = language(headers);
-    let key = idempotency_key(headers, language)?;
-    let body = json_body(body, language)?;
+    let (language, key, body) = checked_write(shared, headers, body)?;
     let request_print = format!("refund:{reference}:{body}");
     let mut ledger = shared.ledger();
     if let Some(answer) = replayed(&ledger, &key, &request_print) {
