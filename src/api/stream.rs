@@ -141,7 +141,7 @@ async fn produce(
     {
         return;
     }
-    let mut last_state = snapshot.watched_state();
+    let mut last = snapshot.progress();
     if snapshot.status.is_terminal() {
         return;
     }
@@ -192,21 +192,23 @@ async fn produce(
             },
         };
         // Announcements from several replicas may cross: an older state is never sent after
-        // a newer one. (Versions are not compared: they restart if Redis loses its data.)
-        if payin.watched_state() == last_state || !last_state.0.may_become(payin.status) {
+        // a newer one, status then confirmation then transaction. (Versions are not
+        // compared: they restart if Redis loses its data.)
+        let progress = payin.progress();
+        if progress == last || !last.may_become(&progress) {
             continue;
         }
         sequence += 1;
         let message = update(
             &payin,
-            Some(last_state.0),
+            Some(last.status),
             source(payin.last_source),
             sequence,
         );
         if sender.send(Ok(message)).await.is_err() || payin.status.is_terminal() {
             return;
         }
-        last_state = payin.watched_state();
+        last = progress;
     }
 }
 

@@ -17,4 +17,4 @@ pub use phone::{PhoneNumber, mask_phone};
 pub use request::{
     CreatePayinCommand, IdempotencyKey, Reference, RefundCommand, Violation, Violations,
 };
-pub use status::{ConfirmationStatus, PayinStatus, TransactionStatus};
+pub use status::{ConfirmationStatus, PayinStatus, Progress, TransactionStatus};

@@ -2,7 +2,7 @@
 
 use super::phone::PhoneNumber;
 use super::status::{
-    ConfirmationStatus, PayinStatus, StatusSignals, TransactionStatus, derive_status,
+    ConfirmationStatus, PayinStatus, Progress, StatusSignals, TransactionStatus, derive_status,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -206,7 +206,12 @@ impl Payin {
     pub fn apply(&mut self, observed: ProviderPayin, now: DateTime<Utc>) -> Applied {
         self.checked_at = now;
         let observed_status = observed.status();
-        if !self.status.may_become(observed_status) {
+        let observed_progress = Progress {
+            status: observed_status,
+            confirmation: observed.confirmation_status,
+            transaction: observed.transaction.as_ref().and_then(|t| t.status),
+        };
+        if !self.progress().may_become(&observed_progress) {
             return Applied::Contradicted {
                 observed: observed_status,
             };
@@ -249,12 +254,12 @@ impl Payin {
     }
 
     /// What a stream reports a change of: the status and the layers it is computed from.
-    pub fn watched_state(&self) -> (PayinStatus, ConfirmationStatus, Option<TransactionStatus>) {
-        (
-            self.status,
-            self.confirmation_status,
-            self.transaction.as_ref().and_then(|t| t.status),
-        )
+    pub fn progress(&self) -> Progress {
+        Progress {
+            status: self.status,
+            confirmation: self.confirmation_status,
+            transaction: self.transaction.as_ref().and_then(|t| t.status),
+        }
     }
 
     /// A refund counts as made unless Novasend said it failed.

@@ -1,5 +1,7 @@
 //! Novasend's merchant API over HTTPS: sessions, status and refunds.
 
+#[cfg(test)]
+mod properties;
 pub mod webhook;
 mod wire;
 
