@@ -273,14 +273,17 @@ impl CreatePayinCommand {
             );
         }
         check_optional_text(&mut violations, "account_id", input.account_id);
-        for (field, raw) in [
+        let [success_url, failure_url] = [
             ("success_url", input.success_url),
             ("failure_url", input.failure_url),
-        ] {
-            if !raw.is_empty() && !is_absolute_http_url(raw) {
+        ]
+        .map(|(field, raw)| match raw {
+            "" => String::new(),
+            raw => absolute_http_url(raw).unwrap_or_else(|| {
                 violations.add(field, Violation::Url);
-            }
-        }
+                String::new()
+            }),
+        });
         violations.into_result(|| CreatePayinCommand {
             reference: reference.expect("no violation means a reference"),
             amount: input.amount,
@@ -289,8 +292,8 @@ impl CreatePayinCommand {
             country: input.country.to_owned(),
             currency: currency.expect("no violation means a currency").to_owned(),
             account_id: input.account_id.to_owned(),
-            success_url: input.success_url.to_owned(),
-            failure_url: input.failure_url.to_owned(),
+            success_url,
+            failure_url,
         })
     }
 
@@ -324,13 +327,8 @@ impl RefundCommand {
         let trimmed_reason = reason.trim();
         if trimmed_reason.is_empty() {
             violations.add("reason", Violation::Required);
-        } else if trimmed_reason.chars().count() > MAX_TEXT_CHARS {
-            violations.add(
-                "reason",
-                Violation::TextTooLong {
-                    max: MAX_TEXT_CHARS,
-                },
-            );
+        } else {
+            check_optional_text(&mut violations, "reason", trimmed_reason);
         }
         check_optional_text(&mut violations, "external_reference", external_reference);
         if amount < 0 {
@@ -380,10 +378,14 @@ fn check_optional_text(violations: &mut Violations, field: &'static str, raw: &s
     }
 }
 
-fn is_absolute_http_url(raw: &str) -> bool {
-    url::Url::parse(raw).is_ok_and(|u| {
-        matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
-    })
+/// The URL as it was validated, serialized by the parser: what is checked is what is sent.
+fn absolute_http_url(raw: &str) -> Option<String> {
+    url::Url::parse(raw)
+        .ok()
+        .filter(|u| {
+            matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
+        })
+        .map(String::from)
 }
 
 fn fingerprint(operation: &str, command: &impl Serialize) -> String {
@@ -767,6 +769,24 @@ mod tests {
             long_reason.0[0].violation,
             Violation::TextTooLong { max: 255 }
         );
+        for reason in ["line\nbreak", "bell\u{7}", "tab\there"] {
+            let refused = RefundCommand::parse("r", reason, "", 0).unwrap_err();
+            assert_eq!(refused.0[0].field, "reason");
+            assert_eq!(refused.0[0].violation, Violation::ControlCharacters);
+        }
+    }
+
+    #[test]
+    fn urls_are_sent_as_they_were_validated() {
+        let countries = Countries::default();
+        let input = CreatePayinInput {
+            success_url: "  https://Shop.Example/ok?x=1 ",
+            failure_url: "HTTP://shop.example",
+            ..valid()
+        };
+        let command = CreatePayinCommand::parse(&input, &countries).unwrap();
+        assert_eq!(command.success_url, "https://shop.example/ok?x=1");
+        assert_eq!(command.failure_url, "http://shop.example/");
     }
 
     #[test]

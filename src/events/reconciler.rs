@@ -42,6 +42,13 @@ pub async fn run(payments: Payments, mut stop: watch::Receiver<bool>) {
 async fn reconcile(payments: &Payments, reference: &str) {
     let interval = payments.settings().poll_interval;
     let store = payments.store();
+    // A payin whose cache entry expired is forgotten, not read back into the cache.
+    if let Ok(None) = store.load_payin(reference).await {
+        if let Err(e) = store.unschedule_reconciliation(reference).await {
+            tracing::debug!(reference, error = %e, "cannot unschedule an expired payin");
+        }
+        return;
+    }
     // The poll lease is shared with stream pollers: a watched payin is not read twice.
     let next = match store.try_poll_lease(reference, interval).await {
         Ok(false) => interval,

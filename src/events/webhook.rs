@@ -4,6 +4,7 @@
 use crate::domain::{Language, ObservationSource};
 use crate::payments::Payments;
 use crate::provider::novasend::webhook::{SIGNATURE_HEADER, read_trigger, signature_is_valid};
+use crate::store::StoreError;
 use crate::telemetry::metrics::WEBHOOKS;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -12,8 +13,8 @@ use secrecy::SecretString;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
-/// At most this many webhook-driven reads run at once; beyond, a webhook is dropped (the
-/// reconciler and pollers still converge the payin).
+/// At most this many webhook-driven reads run at once; beyond, a webhook is answered 503 so
+/// that Novasend delivers it again.
 const CONCURRENT_REFRESHES: usize = 64;
 
 #[derive(Clone)]
@@ -38,6 +39,9 @@ pub enum WebhookOutcome {
     Accepted,
     BadSignature,
     NotJson,
+    /// The trigger could not be taken in (store unreachable, too many re-reads running):
+    /// 503, so that Novasend delivers it again rather than it being lost.
+    NotNow,
 }
 
 pub async fn receive(
@@ -45,11 +49,12 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, &'static str) {
-    let outcome = accept(&state, &headers, &body);
+    let outcome = accept(&state, &headers, &body).await;
     let result = match outcome {
         WebhookOutcome::Accepted => "accepted",
         WebhookOutcome::BadSignature => "bad_signature",
         WebhookOutcome::NotJson => "not_json",
+        WebhookOutcome::NotNow => "retry_later",
     };
     metrics::counter!(WEBHOOKS, "result" => result).increment(1);
     match outcome {
@@ -62,10 +67,14 @@ pub async fn receive(
             StatusCode::BAD_REQUEST,
             "{\"error\":\"body is not a JSON object\"}",
         ),
+        WebhookOutcome::NotNow => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{\"error\":\"cannot take the webhook now; deliver it again\"}",
+        ),
     }
 }
 
-fn accept(state: &WebhookState, headers: &HeaderMap, body: &[u8]) -> WebhookOutcome {
+async fn accept(state: &WebhookState, headers: &HeaderMap, body: &[u8]) -> WebhookOutcome {
     if let Some(secret) = &state.secret {
         let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
         if !signature_is_valid(secret, body, signature) {
@@ -76,50 +85,60 @@ fn accept(state: &WebhookState, headers: &HeaderMap, body: &[u8]) -> WebhookOutc
     let Some(trigger) = read_trigger(body) else {
         return WebhookOutcome::NotJson;
     };
+    let reference = match resolve(&state.payments, &trigger.references).await {
+        Ok(Some(reference)) => reference,
+        Ok(None) => {
+            tracing::info!(
+                event = trigger.event,
+                "webhook for a payin we do not know; ignored"
+            );
+            return WebhookOutcome::Accepted;
+        }
+        Err(e) => {
+            tracing::warn!(event = trigger.event, error = %e, "webhook not resolved: store unavailable");
+            return WebhookOutcome::NotNow;
+        }
+    };
     let Ok(permit) = state.refreshes.clone().try_acquire_owned() else {
         tracing::warn!(
             event = trigger.event,
-            "too many webhook reads in flight; dropped"
+            "too many webhook reads in flight; asking for a later delivery"
         );
-        return WebhookOutcome::Accepted;
+        return WebhookOutcome::NotNow;
     };
+    tracing::info!(
+        event = trigger.event,
+        reference,
+        "webhook received; re-reading the payin"
+    );
     let payments = state.payments.clone();
     tokio::spawn(async move {
         let _permit = permit;
-        match resolve(&payments, &trigger.references).await {
-            Some(reference) => {
-                tracing::info!(
-                    event = trigger.event,
-                    reference,
-                    "webhook received; re-reading the payin"
-                );
-                if let Err(e) = payments
-                    .refresh(&reference, Language::En, ObservationSource::Webhook)
-                    .await
-                {
-                    tracing::warn!(reference, error = %e, "webhook re-read failed");
-                }
-            }
-            None => tracing::info!(
-                event = trigger.event,
-                "webhook for a payin we do not know; ignored"
-            ),
+        if let Err(e) = payments
+            .refresh(&reference, Language::En, ObservationSource::Webhook)
+            .await
+        {
+            tracing::warn!(reference, error = %e, "webhook re-read failed");
         }
     });
     WebhookOutcome::Accepted
 }
 
 /// The merchant reference among the webhook's candidates, matched against both merchant and
-/// Novasend references of known payins.
-async fn resolve(payments: &Payments, candidates: &[String]) -> Option<String> {
+/// Novasend references of known payins. A store that cannot answer is an error, not "unknown".
+async fn resolve(payments: &Payments, candidates: &[String]) -> Result<Option<String>, StoreError> {
     let store = payments.store();
     for candidate in candidates {
-        if matches!(store.load_payin(candidate).await, Ok(Some(_))) {
-            return Some(candidate.clone());
+        match store.load_payin(candidate).await {
+            Ok(Some(_)) => return Ok(Some(candidate.clone())),
+            Ok(None) => {}
+            // An unreadable cache entry still names a payin we know.
+            Err(StoreError::Corrupt(_)) => return Ok(Some(candidate.clone())),
+            Err(e) => return Err(e),
         }
-        if let Ok(Some(reference)) = store.reference_for_provider(candidate).await {
-            return Some(reference);
+        if let Some(reference) = store.reference_for_provider(candidate).await? {
+            return Ok(Some(reference));
         }
     }
-    None
+    Ok(None)
 }
