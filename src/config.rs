@@ -336,6 +336,9 @@ pub struct Config {
 
 const MIN_POLL_INTERVAL: Duration = Duration::from_secs(5);
 /// Unwatched non-terminal payins are first reconciled this long after they were saved.
+/// How long a running attempt holds its idempotency record without renewing it: an attempt
+/// whose replica died is taken over after this (docs/decisions.md).
+const ATTEMPT_LEASE: Duration = Duration::from_secs(10);
 const RECONCILE_AFTER: Duration = Duration::from_secs(30);
 const MAX_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -477,6 +480,11 @@ impl Config {
         let mut novasend = None;
         if let Some(raw) = args.novasend_base_url.as_deref().filter(|u| !u.is_empty()) {
             match url::Url::parse(raw) {
+                // Credentials in the URL would be logged and sent with every call: they
+                // belong in NOVASEND_API_KEY and NOVASEND_API_CLIENT.
+                Ok(url) if !url.username().is_empty() || url.password().is_some() => errors.push(
+                    "NOVASEND_BASE_URL: must not carry credentials (user:password@); use NOVASEND_API_KEY and NOVASEND_API_CLIENT".into(),
+                ),
                 Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {
                     match (api_key, api_client) {
                         (Some(api_key), Some(api_client)) => {
@@ -584,6 +592,7 @@ impl Config {
             log_format,
             payments: PaymentsSettings {
                 reconcile_after: RECONCILE_AFTER,
+                attempt_lease: ATTEMPT_LEASE,
                 poll_interval,
                 idempotency_ttl,
                 idempotency_wait,
@@ -806,6 +815,20 @@ mod tests {
             ]
         );
         assert!(errors.iter().all(|e| !e.contains('\n')));
+    }
+
+    #[test]
+    fn refuses_credentials_in_the_novasend_url_without_echoing_them() {
+        let args = ServeArgs {
+            novasend_base_url: Some("https://merchant:hunter2@novasend.test".into()),
+            novasend_api_key: Some("k".into()),
+            novasend_api_client: Some("c".into()),
+            ..defaults()
+        };
+        let errors = Config::from_args(&args).err().unwrap();
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("NOVASEND_BASE_URL:"));
+        assert!(!errors[0].contains("hunter2") && !errors[0].contains("merchant"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ use crate::domain::{
     Refund, RefundCommand, Violations,
 };
 use crate::provider::{PaymentProvider, ProviderError, RefundOrder};
+use crate::store::attempt::Attempt;
 use crate::store::{Claim, SaveOptions, Store, StoreError};
 use crate::telemetry::metrics::CONTRADICTIONS;
 use chrono::{DateTime, Utc};
@@ -27,14 +28,9 @@ pub struct PaymentsSettings {
     pub payin_ttl: Duration,
     /// When the reconciler first reads a new non-terminal payin nobody else refreshed.
     pub reconcile_after: Duration,
-}
-
-impl PaymentsSettings {
-    /// How long a running attempt keeps its idempotency record or refund lock: long enough
-    /// for a create and its reconciliation, each with its own upstream timeout and retries.
-    pub fn lease(&self) -> Duration {
-        self.upstream_timeout * 3 + Duration::from_secs(10)
-    }
+    /// How long a running attempt holds its idempotency record between two renewals; an
+    /// attempt whose replica died is taken over after this.
+    pub attempt_lease: Duration,
 }
 
 /// Why a refund cannot be made (FAILED_PRECONDITION).
@@ -42,8 +38,9 @@ impl PaymentsSettings {
 pub enum NotRefundable {
     NotSucceeded(PayinStatus),
     AlreadyRefunded,
-    /// Another key's refund of this payin has an unknown outcome; only that key may retry.
-    AnotherRefundUnresolved,
+    /// Another key's refund of this payin may have reached the provider (sent, outcome
+    /// unknown or refused); only that key may retry.
+    AnotherRefundRequested,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,7 +53,7 @@ pub enum PaymentsError {
     NotRefundable(NotRefundable),
     #[error("reference already used by another payin")]
     ReferenceTaken,
-    /// The create may or may not have reached Novasend, and Novasend does not know the payin yet.
+    /// The write may or may not have happened upstream, and reconciliation could not tell.
     #[error("outcome unknown")]
     OutcomeUnknown,
     #[error(transparent)]
@@ -79,7 +76,6 @@ pub fn upstream_idempotency_key(operation: &str, caller_key: &str) -> Uuid {
 
 /// Bounded optimistic-concurrency retries when two writers update one payin at once.
 const SAVE_ATTEMPTS: usize = 8;
-const REFUND_LOCK_POLL: Duration = Duration::from_millis(50);
 
 #[derive(Clone)]
 pub struct Payments {
@@ -113,16 +109,16 @@ impl Payments {
         &self.settings
     }
 
-    /// Creates a payin at Novasend, or finds the one an earlier attempt with the same key
-    /// created. `resumed`: an earlier attempt ended without a known outcome.
+    /// Creates a payin upstream, or finds the one an earlier attempt with the same key
+    /// created. Whatever may have happened upstream is reconciled, never posted blindly again.
     pub async fn create(
         &self,
         command: &CreatePayinCommand,
-        key: &str,
-        resumed: bool,
+        attempt: &Attempt,
         language: Language,
     ) -> Result<Payin, PaymentsError> {
         let reference = command.reference.as_str();
+        let key = attempt.key();
         let claim = self
             .store
             .claim_reference(reference, key, self.settings.payin_ttl)
@@ -130,13 +126,14 @@ impl Payments {
         if !claim.is_held() {
             return Err(PaymentsError::ReferenceTaken);
         }
-        // Never a blind second POST: whatever an earlier attempt with this key did (its
-        // record may even have expired since), Novasend knows.
-        let reconcile_first = resumed || claim == Claim::AlreadyHeld;
-        if reconcile_first && let Some(found) = self.provider.get_payin(reference, language).await?
+        // Whatever an earlier attempt with this key did (its record may even have expired
+        // since), the provider knows.
+        if (attempt.resumed() || claim == Claim::AlreadyHeld)
+            && let Some(found) = self.reconcile_create(command, language).await?
         {
-            return self.adopt_created(command, found).await;
+            return Ok(found);
         }
+        attempt.fence().await?;
         let upstream_key = upstream_idempotency_key("create", key);
         match self
             .provider
@@ -144,28 +141,46 @@ impl Payments {
             .await
         {
             Ok(created) => self.adopt_created(command, created).await,
-            Err(ProviderError::OutcomeUnknown(reason)) => {
-                tracing::warn!(reference, reason, "create outcome unknown; reconciling");
-                match self.provider.get_payin(reference, language).await {
-                    Ok(Some(found)) => self.adopt_created(command, found).await,
-                    Ok(None) => Err(PaymentsError::OutcomeUnknown),
-                    Err(e) => {
-                        tracing::warn!(reference, error = %e, "reconciliation failed");
-                        Err(PaymentsError::OutcomeUnknown)
-                    }
-                }
+            Err(e) if e.may_have_acted() => {
+                tracing::warn!(reference, error = %e, "create outcome unknown; reconciling");
+                self.reconcile_create(command, language)
+                    .await?
+                    .ok_or(PaymentsError::OutcomeUnknown)
             }
-            Err(rejected @ ProviderError::Rejected(_)) => {
-                // Novasend created nothing: the reference is free again.
+            // Our own earlier attempt (same upstream key), or someone else's payin.
+            Err(ProviderError::Conflict(message)) => self
+                .reconcile_create(command, language)
+                .await?
+                .ok_or(ProviderError::Conflict(message).into()),
+            Err(e) if e.created_nothing() => {
                 self.store.unclaim_reference(reference, key).await?;
-                Err(rejected.into())
+                Err(e.into())
             }
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Keeps a payin Novasend returned for our create. One found by reconciliation that does
-    /// not match the request belongs to someone else.
+    /// Asks the provider whether the payin of `command` exists. A failed read says nothing
+    /// either way: the outcome stays unknown (and is never recorded as final).
+    async fn reconcile_create(
+        &self,
+        command: &CreatePayinCommand,
+        language: Language,
+    ) -> Result<Option<Payin>, PaymentsError> {
+        let reference = command.reference.as_str();
+        match self.provider.get_payin(reference, language).await {
+            Ok(Some(found)) => self.adopt_created(command, found).await.map(Some),
+            Ok(None) => Ok(None),
+            Err(e) => {
+                tracing::warn!(reference, error = %e, "reconciliation failed");
+                Err(PaymentsError::OutcomeUnknown)
+            }
+        }
+    }
+
+    /// Keeps a payin the provider returned for our create. One found by reconciliation that
+    /// does not match the request belongs to someone else. What only the request knows
+    /// (country, account) is filled in even when a refresh cached the payin first.
     async fn adopt_created(
         &self,
         command: &CreatePayinCommand,
@@ -175,57 +190,35 @@ impl Payments {
         if !same_request {
             return Err(PaymentsError::ReferenceTaken);
         }
-        self.upsert(
-            command.reference.as_str(),
-            observed,
-            ObservationSource::Api,
-            |observed, now| {
-                Payin::first_seen(
-                    command.reference.as_str(),
-                    &command.country,
-                    &command.account_id,
-                    observed,
-                    now,
-                )
-            },
-        )
+        let reference = command.reference.as_str();
+        self.modify(reference, |cached, now| {
+            let (mut payin, announce) = observe(
+                reference,
+                cached,
+                observed.clone(),
+                ObservationSource::Api,
+                now,
+            );
+            let missing = payin.country.is_empty() || payin.account_id.is_empty();
+            if missing {
+                payin.country.clone_from(&command.country);
+                payin.account_id.clone_from(&command.account_id);
+            }
+            Ok((payin, announce))
+        })
         .await
     }
 
-    /// Applies an observation to the cached payin, or creates the cache entry with
-    /// `first_seen` when there is none. A change callers can see is announced to watchers.
+    /// Applies an observation to the cached payin, or caches it when it is new. A change
+    /// callers can see is announced to watchers.
     pub async fn upsert(
         &self,
         reference: &str,
         observed: ProviderPayin,
         source: ObservationSource,
-        first_seen: impl Fn(ProviderPayin, DateTime<Utc>) -> Payin,
     ) -> Result<Payin, PaymentsError> {
         self.modify(reference, |cached, now| {
-            let Some(mut payin) = cached else {
-                let mut payin = first_seen(observed.clone(), now);
-                payin.last_source = source;
-                return Ok((payin, true));
-            };
-            let applied = payin.apply(observed.clone(), now);
-            match applied {
-                Applied::Contradicted { observed } => {
-                    metrics::counter!(CONTRADICTIONS).increment(1);
-                    tracing::warn!(
-                    reference,
-                    current = ?payin.status,
-                    ?observed,
-                    ?source,
-                    "provider contradicts a known status; not applied"
-                    )
-                }
-                Applied::Changed { previous } => {
-                    payin.last_source = source;
-                    tracing::info!(reference, ?previous, status = ?payin.status, ?source, "payin changed");
-                }
-                Applied::Unchanged => {}
-            }
-            Ok((payin, matches!(applied, Applied::Changed { .. })))
+            Ok(observe(reference, cached, observed.clone(), source, now))
         })
         .await
     }
@@ -289,11 +282,7 @@ impl Payments {
         let Some(observed) = self.provider.get_payin(reference, language).await? else {
             return Ok(None);
         };
-        let payin = self
-            .upsert(reference, observed, source, |observed, now| {
-                Payin::first_seen(reference, "", "", observed, now)
-            })
-            .await?;
+        let payin = self.upsert(reference, observed, source).await?;
         Ok(Some(payin))
     }
 
@@ -337,136 +326,132 @@ impl Payments {
             .is_ok_and(|age| age >= self.settings.poll_interval)
     }
 
-    /// Refund: a SUCCEEDED payin, once, one request upstream however many callers race.
+    /// Refund: a SUCCEEDED payin, once and for good. The payin is marked refund-sent before
+    /// the request leaves; only the key holding the mark may ever send again.
     pub async fn refund(
         &self,
         command: &RefundCommand,
-        key: &str,
+        attempt: &Attempt,
         language: Language,
     ) -> Result<Refund, PaymentsError> {
         let reference = command.reference.as_str();
-        let mut payin = self.store.load_payin(reference).await?;
-        if payin.as_ref().is_none_or(|p| !p.status.is_terminal()) {
-            payin = self
-                .refresh(reference, language, ObservationSource::Api)
-                .await?
-                .or(payin);
-        }
-        let payin = payin.ok_or(PaymentsError::NotFound)?;
+        let key = attempt.key();
+        let payin = self.settled(reference, language).await?;
         let (amount, full) = command
             .resolve_amount(payin.amount)
             .map_err(PaymentsError::Invalid)?;
-        let upstream_key = upstream_idempotency_key("refund", key);
-        check_refundable(&payin, upstream_key)?;
+        let upstream_key = upstream_idempotency_key("refund", key).to_string();
         if let Some(done) = payin
             .refund
             .as_ref()
-            .filter(|r| r.requested_with == upstream_key.to_string())
+            .filter(|r| r.requested_with == upstream_key)
         {
             return Ok(done.clone());
         }
-
-        self.lock_refund(reference, key).await?;
-        // Whoever held the lock before may have refunded in the meantime.
-        let payin = self
-            .store
-            .load_payin(reference)
-            .await?
-            .ok_or(PaymentsError::NotFound)?;
-        if let Err(e) = check_refundable(&payin, upstream_key) {
-            self.store.unlock_refund(reference, key).await?;
-            return Err(e);
+        if payin.status != PayinStatus::Succeeded {
+            return Err(NotRefundable::NotSucceeded(payin.status).into());
         }
+        match self.store.mark_refund_sent(reference, key).await? {
+            None => return Err(PaymentsError::NotFound),
+            Some(Claim::TakenByOther) if payin.refund.is_some() => {
+                return Err(NotRefundable::AlreadyRefunded.into());
+            }
+            Some(Claim::TakenByOther) => return Err(NotRefundable::AnotherRefundRequested.into()),
+            Some(Claim::New | Claim::AlreadyHeld) => {}
+        }
+        attempt.fence().await?;
         let order = RefundOrder {
             reason: command.reason.clone(),
             external_reference: command.external_reference.clone(),
             partial_amount: (!full).then_some(amount),
         };
-        match self
+        let sent = self
             .provider
-            .refund(reference, &order, upstream_key, language)
-            .await
-        {
+            .refund(
+                reference,
+                &order,
+                upstream_key.parse().expect("a UUID"),
+                language,
+            )
+            .await;
+        match sent {
             Ok(mut refund) => {
-                refund.requested_with = upstream_key.to_string();
+                refund.requested_with = upstream_key;
                 if refund.external_reference.is_empty() {
-                    refund.external_reference = command.external_reference.clone();
+                    refund
+                        .external_reference
+                        .clone_from(&command.external_reference);
                 }
                 if refund.reason.is_empty() {
-                    refund.reason = command.reason.clone();
+                    refund.reason.clone_from(&command.reason);
                 }
-                let saved = self
-                    .update(reference, |p| p.refund = Some(refund.clone()))
-                    .await;
-                // The lock stays if the refund could not be recorded, so no other key can
-                // refund again before it expires.
-                saved?;
-                self.store.unlock_refund(reference, key).await?;
+                self.update(reference, |p| p.refund = Some(refund.clone()))
+                    .await?;
                 Ok(refund)
             }
-            Err(ProviderError::OutcomeUnknown(reason)) => {
-                // Novasend may have refunded: only this key (same upstream key) may try again.
-                tracing::warn!(
-                    reference,
-                    reason,
-                    "refund outcome unknown; keeping the refund lock"
-                );
-                self.store
-                    .lock_refund(reference, key, self.settings.idempotency_ttl)
-                    .await?;
-                Err(ProviderError::OutcomeUnknown(reason).into())
+            // The mark stays whatever happened: only this key may try again, with the same
+            // provider key, so the provider deduplicates it.
+            Err(e) if e.may_have_acted() => {
+                tracing::warn!(reference, error = %e, "refund outcome unknown; the payin stays marked");
+                Err(PaymentsError::OutcomeUnknown)
             }
-            Err(e) => {
-                self.store.unlock_refund(reference, key).await?;
-                Err(match e {
-                    ProviderError::Conflict(_) => {
-                        PaymentsError::NotRefundable(NotRefundable::AlreadyRefunded)
-                    }
-                    other => other.into(),
-                })
-            }
+            Err(ProviderError::Conflict(_)) => Err(NotRefundable::AlreadyRefunded.into()),
+            Err(e) => Err(e.into()),
         }
     }
 
-    /// Takes the payin's refund lock, waiting (bounded) for another key's refund to finish.
-    async fn lock_refund(&self, reference: &str, key: &str) -> Result<(), PaymentsError> {
-        let deadline = tokio::time::Instant::now() + self.settings.idempotency_wait;
-        loop {
-            let lock = self
-                .store
-                .lock_refund(reference, key, self.settings.lease())
-                .await?;
-            if lock.is_held() {
-                return Ok(());
-            }
-            if let Some(payin) = self.store.load_payin(reference).await?
-                && payin.has_live_refund()
-            {
-                return Err(PaymentsError::NotRefundable(NotRefundable::AlreadyRefunded));
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(PaymentsError::NotRefundable(
-                    NotRefundable::AnotherRefundUnresolved,
-                ));
-            }
-            tokio::time::sleep(REFUND_LOCK_POLL).await;
+    /// The payin as it stands now: the cache when terminal, the provider otherwise.
+    async fn settled(&self, reference: &str, language: Language) -> Result<Payin, PaymentsError> {
+        let cached = self.store.load_payin(reference).await?;
+        if let Some(payin) = cached.as_ref().filter(|p| p.status.is_terminal()) {
+            return Ok(payin.clone());
         }
+        let fresh = self
+            .refresh(reference, language, ObservationSource::Api)
+            .await?;
+        fresh.or(cached).ok_or(PaymentsError::NotFound)
     }
 }
 
-fn check_refundable(payin: &Payin, upstream_key: Uuid) -> Result<(), PaymentsError> {
-    if payin.status != PayinStatus::Succeeded {
-        return Err(PaymentsError::NotRefundable(NotRefundable::NotSucceeded(
-            payin.status,
-        )));
+impl From<NotRefundable> for PaymentsError {
+    fn from(reason: NotRefundable) -> Self {
+        PaymentsError::NotRefundable(reason)
     }
-    match &payin.refund {
-        Some(r) if r.requested_with == upstream_key.to_string() => Ok(()),
-        Some(_) if payin.has_live_refund() => {
-            Err(PaymentsError::NotRefundable(NotRefundable::AlreadyRefunded))
+}
+
+/// One observation applied to what is cached (or cached as first seen), and whether watchers
+/// must hear of it.
+fn observe(
+    reference: &str,
+    cached: Option<Payin>,
+    observed: ProviderPayin,
+    source: ObservationSource,
+    now: DateTime<Utc>,
+) -> (Payin, bool) {
+    let Some(mut payin) = cached else {
+        let mut payin = Payin::first_seen(reference, "", "", observed, now);
+        payin.last_source = source;
+        return (payin, true);
+    };
+    let applied = payin.apply(observed, now);
+    match applied {
+        Applied::Contradicted { observed } => {
+            metrics::counter!(CONTRADICTIONS).increment(1);
+            tracing::warn!(
+                reference,
+                current = ?payin.status,
+                ?observed,
+                ?source,
+                "provider contradicts a known status; not applied"
+            )
         }
-        _ => Ok(()),
+        Applied::Changed { previous } => {
+            payin.last_source = source;
+            tracing::info!(reference, ?previous, status = ?payin.status, ?source, "payin changed");
+        }
+        Applied::Unchanged => {}
     }
+    (payin, matches!(applied, Applied::Changed { .. }))
 }
 
 #[cfg(test)]

@@ -71,8 +71,20 @@ pub fn still_in_flight(language: Language) -> Status {
     ))
 }
 
+/// A final outcome that could not be recorded is not given: the retry gets what was kept.
+pub fn outcome_not_recorded(language: Language) -> Status {
+    Status::unavailable(language.pick(
+        "the outcome could not be recorded; retry with the same key",
+        "le résultat n'a pas pu être enregistré ; réessayez avec la même clé",
+    ))
+}
+
 pub fn store_unavailable(error: &StoreError, language: Language) -> Status {
     match error {
+        StoreError::LeaseLost => Status::aborted(language.pick(
+            "another attempt with this idempotency key took over; retry with the same key",
+            "une autre tentative avec cette clé d'idempotence a pris le relais ; réessayez avec la même clé",
+        )),
         StoreError::Unavailable(_) => Status::unavailable(language.pick(
             "the idempotency store is unavailable; retry with the same key",
             "le stockage d'idempotence est indisponible ; réessayez avec la même clé",
@@ -106,10 +118,10 @@ pub fn to_status(error: &PaymentsError, language: Language) -> Status {
                 "ce paiement a déjà été remboursé",
             ))
         }
-        PaymentsError::NotRefundable(NotRefundable::AnotherRefundUnresolved) => {
+        PaymentsError::NotRefundable(NotRefundable::AnotherRefundRequested) => {
             Status::failed_precondition(l(
-                "another refund of this payin is in progress or has an unknown outcome",
-                "un autre remboursement de ce paiement est en cours ou de résultat inconnu",
+                "a refund of this payin was already requested with another idempotency key; only that key may retry",
+                "un remboursement de ce paiement a déjà été demandé avec une autre clé d'idempotence ; seule cette clé peut réessayer",
             ))
         }
         PaymentsError::ReferenceTaken => Status::already_exists(l(

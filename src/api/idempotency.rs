@@ -1,20 +1,24 @@
-//! Runs an operation under its idempotency record (contract §3).
+//! Runs an operation under its idempotency record (contract §3), top to bottom:
+//! open the record (or replay, refuse, wait) → do the work while the record stays ours →
+//! keep the outcome, and answer only what was kept.
 
 use super::error::{self, Disposition};
 use crate::domain::Language;
 use crate::payments::{PaymentsError, PaymentsSettings};
+use crate::store::attempt::{Attempt, KeepAlive};
 use crate::store::{Begin, IdempotencyScope, Store, StoredOutcome};
 use crate::telemetry::metrics::IDEMPOTENCY;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 use tonic::{Code, Status};
 
 const WAIT_POLL_START: Duration = Duration::from_millis(20);
 const WAIT_POLL_MAX: Duration = Duration::from_millis(250);
 
-/// Opens (or replays, or joins) the record of `scope`, runs `work` if this call owns it, and
-/// keeps its outcome as contract §3 says. `work` receives whether an earlier attempt ended
-/// without a known outcome.
+/// Opens (or replays, or joins) the record of `operation` + `key`, runs `work` if this call
+/// owns it, and keeps its outcome. `work` receives the attempt: whether an earlier one ended
+/// without a known outcome, and the fence to pass before any provider write.
 ///
 /// Runs to completion even if the caller goes away: the record must not be left running.
 pub async fn run<M, W, Fut>(
@@ -28,7 +32,7 @@ pub async fn run<M, W, Fut>(
 ) -> Result<M, Status>
 where
     M: prost::Message + Default + 'static,
-    W: FnOnce(bool) -> Fut + Send + 'static,
+    W: FnOnce(Attempt) -> Fut + Send + 'static,
     Fut: Future<Output = Result<M, PaymentsError>> + Send,
 {
     use tracing::Instrument;
@@ -40,44 +44,17 @@ where
                 operation,
                 key: &key,
             };
-            let (owner, resumed) =
-                match acquire(&*store, scope, &fingerprint, &settings, language).await? {
-                    Acquired::Owner { owner, resumed } => (owner, resumed),
+            let (attempt, keep_alive) =
+                match acquire(&store, scope, &fingerprint, &settings, language).await? {
+                    Acquired::Owner(attempt, keep_alive) => (attempt, keep_alive),
                     Acquired::Replay(outcome) => return replay(outcome),
                 };
             // The status is made once: the caller gets exactly what a replay will get.
-            let result = work(resumed)
+            let result = work(attempt.clone())
                 .await
                 .map_err(|e| (error::disposition(&e), error::to_status(&e, language)));
-            let kept = match &result {
-                Ok(message) => {
-                    let outcome = StoredOutcome {
-                        code: 0,
-                        message: String::new(),
-                        body: message.encode_to_vec(),
-                    };
-                    store
-                        .finish(scope, &owner, &outcome, settings.idempotency_ttl)
-                        .await
-                }
-                Err((Disposition::Record, status)) => {
-                    let outcome = StoredOutcome {
-                        code: status.code() as i32,
-                        message: status.message().to_owned(),
-                        body: status.details().to_vec(),
-                    };
-                    store
-                        .finish(scope, &owner, &outcome, settings.idempotency_ttl)
-                        .await
-                }
-                Err((Disposition::Release, _)) => store.release(scope, &owner).await,
-                Err((Disposition::Forget, _)) => store.forget(scope, &owner).await,
-            };
-            if let Err(e) = kept {
-                // The answer stands; a retry with the same key resumes and reconciles.
-                tracing::warn!(operation, error = %e, "could not keep the idempotency outcome");
-            }
-            result.map_err(|(_, status)| status)
+            drop(keep_alive);
+            keep(&*store, &attempt, result, &settings, language).await
         }
         .instrument(tracing::Span::current()),
     );
@@ -88,53 +65,125 @@ where
 }
 
 enum Acquired {
-    Owner { owner: String, resumed: bool },
+    Owner(Attempt, KeepAlive),
     Replay(StoredOutcome),
 }
 
 /// Begins the record, waiting (bounded) while another call with the same key runs.
 async fn acquire(
-    store: &dyn Store,
+    store: &Arc<dyn Store>,
     scope: IdempotencyScope<'_>,
     fingerprint: &str,
     settings: &PaymentsSettings,
     language: Language,
 ) -> Result<Acquired, Status> {
-    let deadline = tokio::time::Instant::now() + settings.idempotency_wait;
+    let deadline = Instant::now() + settings.idempotency_wait;
     let mut pause = WAIT_POLL_START;
+    let count = |result: &'static str| {
+        metrics::counter!(IDEMPOTENCY, "operation" => scope.operation, "result" => result)
+            .increment(1)
+    };
     loop {
+        let sent = Instant::now();
         let begun = store
             .begin(
                 scope,
                 fingerprint,
-                settings.lease(),
+                settings.attempt_lease,
                 settings.idempotency_ttl,
             )
             .await
             .map_err(|e| error::store_unavailable(&e, language))?;
         match begun {
-            Begin::Acquired { owner, resumed } => return Ok(Acquired::Owner { owner, resumed }),
+            Begin::Acquired { owner, resumed } => {
+                let lease = settings.attempt_lease;
+                let (attempt, keep_alive) =
+                    Attempt::hold(store.clone(), scope, owner, resumed, lease, sent);
+                return Ok(Acquired::Owner(attempt, keep_alive));
+            }
             Begin::Replay(outcome) => {
-                metrics::counter!(IDEMPOTENCY, "operation" => scope.operation, "result" => "replayed").increment(1);
+                count("replayed");
                 return Ok(Acquired::Replay(outcome));
             }
             Begin::Conflict => {
-                metrics::counter!(IDEMPOTENCY, "operation" => scope.operation, "result" => "conflict").increment(1);
+                count("conflict");
                 return Err(error::idempotency_conflict(language));
             }
             Begin::InFlight => {
-                let now = tokio::time::Instant::now();
+                let now = Instant::now();
                 if now >= deadline {
-                    metrics::counter!(IDEMPOTENCY, "operation" => scope.operation, "result" => "aborted").increment(1);
+                    count("aborted");
                     return Err(error::still_in_flight(language));
                 }
                 if pause == WAIT_POLL_START {
-                    metrics::counter!(IDEMPOTENCY, "operation" => scope.operation, "result" => "waited").increment(1);
+                    count("waited");
                 }
                 tokio::time::sleep(pause.min(deadline - now)).await;
                 pause = (pause * 2).min(WAIT_POLL_MAX);
             }
         }
+    }
+}
+
+/// Keeps the outcome as §3 says. A final answer reaches the caller only once it is recorded
+/// under this attempt's ownership; otherwise the caller is told to retry with the same key,
+/// and the retry replays (or reconciles) what was really kept.
+async fn keep<M: prost::Message>(
+    store: &dyn Store,
+    attempt: &Attempt,
+    result: Result<M, (Disposition, Status)>,
+    settings: &PaymentsSettings,
+    language: Language,
+) -> Result<M, Status> {
+    let scope = attempt.scope();
+    let owner = attempt.owner();
+    let ttl = settings.idempotency_ttl;
+    let kept = match &result {
+        Ok(message) => {
+            let outcome = StoredOutcome {
+                code: Code::Ok as i32,
+                message: String::new(),
+                body: message.encode_to_vec(),
+            };
+            store.finish(scope, owner, &outcome, ttl).await
+        }
+        Err((Disposition::Record, status)) => {
+            let outcome = StoredOutcome {
+                code: status.code() as i32,
+                message: status.message().to_owned(),
+                body: status.details().to_vec(),
+            };
+            store.finish(scope, owner, &outcome, ttl).await
+        }
+        // Transient or invalid: nothing is replayed, so the answer stands either way.
+        Err((Disposition::Release, status)) => {
+            log_unkept(scope.operation, store.release(scope, owner).await);
+            return Err(status.clone());
+        }
+        Err((Disposition::Forget, status)) => {
+            log_unkept(scope.operation, store.forget(scope, owner).await);
+            return Err(status.clone());
+        }
+    };
+    match kept {
+        Ok(true) => result.map_err(|(_, status)| status),
+        other => {
+            log_unkept(scope.operation, other);
+            Err(error::outcome_not_recorded(language))
+        }
+    }
+}
+
+fn log_unkept(operation: &'static str, kept: Result<bool, crate::store::StoreError>) {
+    match kept {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::warn!(
+                operation,
+                "the idempotency record was taken over; this attempt's outcome is not kept"
+            )
+        }
+        Err(e) => tracing::warn!(operation, error = %e, "could not keep the idempotency outcome"),
     }
 }
 

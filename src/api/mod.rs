@@ -170,7 +170,6 @@ impl PaymentsApi {
         let payments = self.payments.clone();
         let fingerprint = command.fingerprint();
         let key = key.as_str().to_owned();
-        let caller_key = key.clone();
         let (store, settings) = (payments.store().clone(), payments.settings().clone());
         idempotency::run(
             store,
@@ -179,10 +178,8 @@ impl PaymentsApi {
             key,
             fingerprint,
             language,
-            move |resumed| async move {
-                let payin = payments
-                    .create(&command, &caller_key, resumed, language)
-                    .await?;
+            move |attempt| async move {
+                let payin = payments.create(&command, &attempt, language).await?;
                 Ok(convert::payin(&payin))
             },
         )
@@ -238,7 +235,6 @@ impl PaymentsApi {
         let payments = self.payments.clone();
         let fingerprint = command.fingerprint();
         let key = key.as_str().to_owned();
-        let caller_key = key.clone();
         let (store, settings) = (payments.store().clone(), payments.settings().clone());
         idempotency::run(
             store,
@@ -247,8 +243,8 @@ impl PaymentsApi {
             key,
             fingerprint,
             language,
-            move |_resumed| async move {
-                let refund = payments.refund(&command, &caller_key, language).await?;
+            move |attempt| async move {
+                let refund = payments.refund(&command, &attempt, language).await?;
                 Ok(convert::refund(&refund))
             },
         )

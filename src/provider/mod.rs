@@ -46,6 +46,26 @@ pub enum ProviderError {
     Unexpected { status: u16, message: String },
 }
 
+impl ProviderError {
+    /// The write may have been carried out upstream although no verdict came back: a
+    /// timeout, a dropped connection, a 5xx, a 2xx we could not read, an answer we do not
+    /// understand. Such an outcome is reconciled, never recorded as final (contract §3).
+    pub fn may_have_acted(&self) -> bool {
+        matches!(
+            self,
+            Self::OutcomeUnknown(_) | Self::Malformed(_) | Self::Unexpected { .. }
+        )
+    }
+
+    /// A definitive refusal that created nothing upstream (400, 401, 403, 404, 422).
+    pub fn created_nothing(&self) -> bool {
+        matches!(
+            self,
+            Self::Rejected(_) | Self::Credentials(_) | Self::NotFound(_)
+        )
+    }
+}
+
 #[async_trait]
 pub trait PaymentProvider: Send + Sync + 'static {
     /// Opens a payin session. `idempotency_key` deduplicates retries upstream.

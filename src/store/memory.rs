@@ -38,7 +38,8 @@ struct State {
     claims: HashMap<String, Expiring<String>>,
     payins: HashMap<String, Expiring<Payin>>,
     provider_index: HashMap<String, Expiring<String>>,
-    refund_locks: HashMap<String, Expiring<String>>,
+    /// Refund-sent marks by merchant reference: they go with their payin's cache entry.
+    refund_marks: HashMap<String, String>,
     poll_leases: HashMap<String, Expiring<()>>,
     /// Non-terminal payins and when to reconcile them next.
     open_payins: HashMap<String, Instant>,
@@ -73,14 +74,15 @@ impl MemoryStore {
         state.claims.retain(|_, c| c.expires_at > now);
         state.payins.retain(|_, p| p.expires_at > now);
         state.provider_index.retain(|_, p| p.expires_at > now);
-        state.refund_locks.retain(|_, l| l.expires_at > now);
         state.poll_leases.retain(|_, l| l.expires_at > now);
         let State {
             open_payins,
             payins,
+            refund_marks,
             ..
         } = &mut *state;
         open_payins.retain(|reference, _| payins.contains_key(reference));
+        refund_marks.retain(|reference, _| payins.contains_key(reference));
         f(&mut state, now)
     }
 }
@@ -172,43 +174,66 @@ impl Store for MemoryStore {
         }))
     }
 
+    async fn renew(
+        &self,
+        scope: IdempotencyScope<'_>,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(
+            |state, now| match state.records.get_mut(&record_key(scope)) {
+                Some(record) if owned_by(record, owner) => {
+                    record.state = RecordState::Running {
+                        owner: owner.to_owned(),
+                        lease_until: now + lease,
+                    };
+                    true
+                }
+                _ => false,
+            },
+        ))
+    }
+
     async fn finish(
         &self,
         scope: IdempotencyScope<'_>,
         owner: &str,
         outcome: &StoredOutcome,
         ttl: Duration,
-    ) -> Result<(), StoreError> {
-        self.with(|state, now| {
-            if let Some(record) = state.records.get_mut(&record_key(scope))
-                && owned_by(record, owner)
-            {
-                record.state = RecordState::Done(outcome.clone());
-                record.expires_at = now + ttl;
-            }
-        });
-        Ok(())
+    ) -> Result<bool, StoreError> {
+        Ok(self.with(
+            |state, now| match state.records.get_mut(&record_key(scope)) {
+                Some(record) if owned_by(record, owner) => {
+                    record.state = RecordState::Done(outcome.clone());
+                    record.expires_at = now + ttl;
+                    true
+                }
+                _ => false,
+            },
+        ))
     }
 
-    async fn release(&self, scope: IdempotencyScope<'_>, owner: &str) -> Result<(), StoreError> {
-        self.with(|state, _| {
-            if let Some(record) = state.records.get_mut(&record_key(scope))
-                && owned_by(record, owner)
-            {
-                record.state = RecordState::Released;
-            }
-        });
-        Ok(())
+    async fn release(&self, scope: IdempotencyScope<'_>, owner: &str) -> Result<bool, StoreError> {
+        Ok(
+            self.with(|state, _| match state.records.get_mut(&record_key(scope)) {
+                Some(record) if owned_by(record, owner) => {
+                    record.state = RecordState::Released;
+                    true
+                }
+                _ => false,
+            }),
+        )
     }
 
-    async fn forget(&self, scope: IdempotencyScope<'_>, owner: &str) -> Result<(), StoreError> {
-        self.with(|state, _| {
+    async fn forget(&self, scope: IdempotencyScope<'_>, owner: &str) -> Result<bool, StoreError> {
+        Ok(self.with(|state, _| {
             let key = record_key(scope);
-            if state.records.get(&key).is_some_and(|r| owned_by(r, owner)) {
+            let owned = state.records.get(&key).is_some_and(|r| owned_by(r, owner));
+            if owned {
                 state.records.remove(&key);
             }
-        });
-        Ok(())
+            owned
+        }))
     }
 
     async fn claim_reference(
@@ -349,18 +374,31 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn lock_refund(
+    async fn unschedule_reconciliation(&self, reference: &str) -> Result<(), StoreError> {
+        self.with(|state, _| state.open_payins.remove(reference));
+        Ok(())
+    }
+
+    async fn mark_refund_sent(
         &self,
         reference: &str,
         holder: &str,
-        ttl: Duration,
-    ) -> Result<Claim, StoreError> {
-        Ok(self.with(|state, now| claim(&mut state.refund_locks, reference, holder, now + ttl)))
-    }
-
-    async fn unlock_refund(&self, reference: &str, holder: &str) -> Result<(), StoreError> {
-        self.with(|state, _| unclaim(&mut state.refund_locks, reference, holder));
-        Ok(())
+    ) -> Result<Option<Claim>, StoreError> {
+        Ok(self.with(|state, _| {
+            if !state.payins.contains_key(reference) {
+                return None;
+            }
+            Some(match state.refund_marks.get(reference) {
+                Some(existing) if existing != holder => Claim::TakenByOther,
+                Some(_) => Claim::AlreadyHeld,
+                None => {
+                    state
+                        .refund_marks
+                        .insert(reference.to_owned(), holder.to_owned());
+                    Claim::New
+                }
+            })
+        }))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

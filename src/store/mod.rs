@@ -1,6 +1,7 @@
-//! Shared state: idempotency records, the payin cache, reference claims and refund locks.
+//! Shared state: idempotency records, the payin cache, reference claims and refund-sent marks.
 //! Redis when replicas share it; in process for a single replica.
 
+pub mod attempt;
 pub mod memory;
 pub mod redis;
 
@@ -38,7 +39,7 @@ pub struct StoredOutcome {
     pub body: Vec<u8>,
 }
 
-/// What a claim (of a reference, or of a refund lock) found.
+/// What a claim (of a reference, or of a payin's refund-sent mark) found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
     /// It was free; it is the holder's now.
@@ -66,8 +67,9 @@ impl Claim {
 /// What `begin` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Begin {
-    /// This call owns the record now. `resumed` means an earlier attempt with the same key
-    /// ended without a final outcome (or its replica died), so the work must reconcile first.
+    /// This call owns the record now, leased to `owner`. `resumed` means an earlier attempt
+    /// with the same key ended without a final outcome (or its replica died), so the work
+    /// must reconcile first.
     Acquired { owner: String, resumed: bool },
     /// The first call finished: here is its response.
     Replay(StoredOutcome),
@@ -83,12 +85,16 @@ pub enum StoreError {
     Unavailable(String),
     #[error("stored data is unreadable: {0}")]
     Corrupt(String),
+    /// The attempt's lease on its idempotency record ran out and another attempt took it.
+    #[error("this attempt no longer holds its idempotency record")]
+    LeaseLost,
 }
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Opens, replays or joins the idempotency record of `scope`, atomically. A new or
-    /// taken-over record is leased to the caller for `lease`; the record lives `ttl`.
+    /// taken-over record is leased to the caller for `lease`; the record lives `ttl`. A record
+    /// whose lease is still running is never taken over.
     async fn begin(
         &self,
         scope: IdempotencyScope<'_>,
@@ -97,21 +103,32 @@ pub trait Store: Send + Sync + 'static {
         ttl: Duration,
     ) -> Result<Begin, StoreError>;
 
-    /// Stores the final outcome, if `owner` still holds the record.
+    /// Extends `owner`'s lease to `lease` from now. `false`: `owner` no longer holds the
+    /// record (its lease ran out and another attempt took it over, or it was closed).
+    async fn renew(
+        &self,
+        scope: IdempotencyScope<'_>,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError>;
+
+    /// Stores the final outcome if `owner` still holds the record. `false`: it does not, and
+    /// nothing was written.
     async fn finish(
         &self,
         scope: IdempotencyScope<'_>,
         owner: &str,
         outcome: &StoredOutcome,
         ttl: Duration,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 
     /// Ends a transient attempt: the fingerprint stays, so a retry with the same key and
-    /// request carries the work through.
-    async fn release(&self, scope: IdempotencyScope<'_>, owner: &str) -> Result<(), StoreError>;
+    /// request carries the work through. `false`: `owner` did not hold the record.
+    async fn release(&self, scope: IdempotencyScope<'_>, owner: &str) -> Result<bool, StoreError>;
 
     /// Deletes the record, for a request found invalid after the record was opened.
-    async fn forget(&self, scope: IdempotencyScope<'_>, owner: &str) -> Result<(), StoreError>;
+    /// `false`: `owner` did not hold the record.
+    async fn forget(&self, scope: IdempotencyScope<'_>, owner: &str) -> Result<bool, StoreError>;
 
     /// Claims a merchant reference for one idempotency key.
     async fn claim_reference(
@@ -166,15 +183,17 @@ pub trait Store: Send + Sync + 'static {
         after: Duration,
     ) -> Result<(), StoreError>;
 
-    /// Takes the refund lock of a payin for `holder`; re-entrant for the same holder.
-    async fn lock_refund(
+    /// Takes a payin off the reconciler's schedule (its cache entry expired).
+    async fn unschedule_reconciliation(&self, reference: &str) -> Result<(), StoreError>;
+
+    /// Marks the cached payin as refund-sent by `holder` (the caller's refund key), unless
+    /// another holder marked it first. The mark is part of the payin's cache entry: nothing
+    /// but that entry's expiry removes it. `None`: the payin is not cached.
+    async fn mark_refund_sent(
         &self,
         reference: &str,
         holder: &str,
-        ttl: Duration,
-    ) -> Result<Claim, StoreError>;
-
-    async fn unlock_refund(&self, reference: &str, holder: &str) -> Result<(), StoreError>;
+    ) -> Result<Option<Claim>, StoreError>;
 
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -42,6 +42,18 @@ return {'acquired', '1'}
     )
 });
 
+static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], 'lease', now + tonumber(ARGV[2]))
+return 1
+",
+    )
+});
+
 static FINISH: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -82,6 +94,21 @@ local v = redis.call('GET', KEYS[1])
 if v and v ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 if v then return 2 end
+return 1
+",
+    )
+});
+
+/// The refund-sent mark lives in the payin's own hash, so it expires with the payin and
+/// with nothing else (contract §3).
+static MARK_REFUND_SENT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local v = redis.call('HGET', KEYS[1], 'refund_sent')
+if v and v ~= ARGV[1] then return 0 end
+if v then return 2 end
+redis.call('HSET', KEYS[1], 'refund_sent', ARGV[1])
 return 1
 ",
     )
@@ -292,10 +319,6 @@ fn reference_claim_key(reference: &str) -> String {
     format!("pgw:reference:{reference}")
 }
 
-fn refund_lock_key(reference: &str) -> String {
-    format!("pgw:refund-lock:{reference}")
-}
-
 fn millis(d: Duration) -> u64 {
     d.as_millis().max(1) as u64
 }
@@ -358,14 +381,29 @@ impl Store for RedisStore {
         }
     }
 
+    async fn renew(
+        &self,
+        scope: IdempotencyScope<'_>,
+        owner: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let renewed: i64 = self
+            .run(
+                "renew",
+                RENEW.key(record_key(scope)).arg(owner).arg(millis(lease)),
+            )
+            .await?;
+        Ok(renewed == 1)
+    }
+
     async fn finish(
         &self,
         scope: IdempotencyScope<'_>,
         owner: &str,
         outcome: &StoredOutcome,
         ttl: Duration,
-    ) -> Result<(), StoreError> {
-        let _: i64 = self
+    ) -> Result<bool, StoreError> {
+        let kept: i64 = self
             .run(
                 "finish",
                 FINISH
@@ -377,21 +415,21 @@ impl Store for RedisStore {
                     .arg(millis(ttl)),
             )
             .await?;
-        Ok(())
+        Ok(kept == 1)
     }
 
-    async fn release(&self, scope: IdempotencyScope<'_>, owner: &str) -> Result<(), StoreError> {
-        let _: i64 = self
+    async fn release(&self, scope: IdempotencyScope<'_>, owner: &str) -> Result<bool, StoreError> {
+        let released: i64 = self
             .run("release", RELEASE.key(record_key(scope)).arg(owner))
             .await?;
-        Ok(())
+        Ok(released == 1)
     }
 
-    async fn forget(&self, scope: IdempotencyScope<'_>, owner: &str) -> Result<(), StoreError> {
-        let _: i64 = self
+    async fn forget(&self, scope: IdempotencyScope<'_>, owner: &str) -> Result<bool, StoreError> {
+        let forgotten: i64 = self
             .run("forget", FORGET.key(record_key(scope)).arg(owner))
             .await?;
-        Ok(())
+        Ok(forgotten == 1)
     }
 
     async fn claim_reference(
@@ -536,32 +574,31 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    async fn lock_refund(
+    async fn unschedule_reconciliation(&self, reference: &str) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        let _: i64 = bounded(
+            "unschedule_reconciliation",
+            redis::cmd("ZREM")
+                .arg(OPEN_PAYINS_KEY)
+                .arg(reference)
+                .query_async(&mut connection),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn mark_refund_sent(
         &self,
         reference: &str,
         holder: &str,
-        ttl: Duration,
-    ) -> Result<Claim, StoreError> {
-        let locked: i64 = self
+    ) -> Result<Option<Claim>, StoreError> {
+        let marked: i64 = self
             .run(
-                "lock_refund",
-                CLAIM
-                    .key(refund_lock_key(reference))
-                    .arg(holder)
-                    .arg(millis(ttl)),
+                "mark_refund_sent",
+                MARK_REFUND_SENT.key(payin_key(reference)).arg(holder),
             )
             .await?;
-        Ok(Claim::from_script(locked))
-    }
-
-    async fn unlock_refund(&self, reference: &str, holder: &str) -> Result<(), StoreError> {
-        let _: i64 = self
-            .run(
-                "unlock_refund",
-                UNCLAIM.key(refund_lock_key(reference)).arg(holder),
-            )
-            .await?;
-        Ok(())
+        Ok((marked >= 0).then(|| Claim::from_script(marked)))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

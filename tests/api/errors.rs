@@ -62,15 +62,16 @@ async fn novasend_outcomes_map_to_the_contract_codes() {
             Code::Internal,
             Some("credentials"),
         ),
+        // A 2xx we cannot read may have created the payin: an unknown outcome (§3).
         (
             ResponseTemplate::new(201).set_body_string("{not json"),
-            Code::Internal,
-            Some("malformed"),
+            Code::Unavailable,
+            Some("outcome unknown"),
         ),
         (
             ResponseTemplate::new(201).set_body_json(json!({"type": "payin"})),
-            Code::Internal,
-            Some("malformed"),
+            Code::Unavailable,
+            Some("outcome unknown"),
         ),
     ];
     for (template, code, fragment) in cases {

@@ -4,12 +4,16 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod attempts;
 mod create;
+mod create_outcomes;
 mod errors;
 mod idempotency;
 mod production;
 mod refund;
+mod refund_mark;
 mod sandbox;
+mod store_faults;
 mod streaming;
 mod unknown_outcome;
 mod validation;

@@ -7,7 +7,7 @@ use tonic::Code;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
-fn refund_request(reference: &str, key: &str) -> RefundRequest {
+pub(crate) fn refund_request(reference: &str, key: &str) -> RefundRequest {
     RefundRequest {
         reference: reference.into(),
         reason: "customer asked".into(),
@@ -18,7 +18,7 @@ fn refund_request(reference: &str, key: &str) -> RefundRequest {
 }
 
 /// A payin that Novasend reports as succeeded.
-async fn succeeded_payin(h: &mut Harness, reference: &str) {
+pub(crate) async fn succeeded_payin(h: &mut Harness, reference: &str) {
     h.create(reference).await;
     let mut body = payin_2026(reference, "processed", "accepted");
     body["transaction"] = transaction("completed");
@@ -34,7 +34,7 @@ async fn succeeded_payin(h: &mut Harness, reference: &str) {
     assert_eq!(payin.get_ref().status(), pb::PayinStatus::Succeeded);
 }
 
-async fn novasend_refunds(h: &Harness, reference: &str, delay: Duration) {
+pub(crate) async fn novasend_refunds(h: &Harness, reference: &str, delay: Duration) {
     let reference = reference.to_owned();
     Mock::given(method("POST"))
         .and(path(format!("/v1/payin/{reference}/refund")))
@@ -52,7 +52,7 @@ async fn novasend_refunds(h: &Harness, reference: &str, delay: Duration) {
         .await;
 }
 
-async fn refund_posts(h: &Harness) -> Vec<wiremock::Request> {
+pub(crate) async fn refund_posts(h: &Harness) -> Vec<wiremock::Request> {
     h.upstream("POST")
         .await
         .into_iter()

@@ -132,6 +132,7 @@ pub fn test_settings() -> PaymentsSettings {
         upstream_timeout: Duration::from_secs(2),
         payin_ttl: Duration::from_secs(3600),
         reconcile_after: Duration::from_secs(30),
+        attempt_lease: Duration::from_secs(2),
     }
 }
 

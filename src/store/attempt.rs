@@ -1,0 +1,152 @@
+//! One attempt at a time, really (contract §3): the attempt that opened an idempotency record
+//! keeps it by renewing a short lease while it works, and checks that it still holds it (the
+//! fence) before anything that may move money. An attempt whose replica died loses the record
+//! within one lease; an attempt that lost it can neither call the provider (the fence fails)
+//! nor record a result (`finish` checks the owner).
+
+use super::{IdempotencyScope, Store, StoreError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// An attempt that owns its idempotency record. Cloning shares the same hold.
+#[derive(Clone)]
+pub struct Attempt {
+    hold: Arc<Hold>,
+}
+
+struct Hold {
+    store: Arc<dyn Store>,
+    operation: &'static str,
+    key: String,
+    owner: String,
+    resumed: bool,
+    lease: Duration,
+    state: Mutex<HoldState>,
+}
+
+#[derive(Clone, Copy)]
+struct HoldState {
+    /// Until when the record is surely ours: the last confirmed renewal's sending time plus
+    /// the lease (measured from before the request left, so never later than Redis's view).
+    held_until: Instant,
+    /// A renewal found another owner: nothing may be done in this record's name any more.
+    lost: bool,
+}
+
+/// Renews the lease in the background until dropped.
+pub struct KeepAlive(tokio::task::JoinHandle<()>);
+
+impl Drop for KeepAlive {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Attempt {
+    /// The attempt `owner` began at `began` (just before `begin` was sent), and the task that
+    /// keeps its lease alive until the returned guard is dropped.
+    pub fn hold(
+        store: Arc<dyn Store>,
+        scope: IdempotencyScope<'_>,
+        owner: String,
+        resumed: bool,
+        lease: Duration,
+        began: Instant,
+    ) -> (Self, KeepAlive) {
+        let attempt = Attempt {
+            hold: Arc::new(Hold {
+                store,
+                operation: scope.operation,
+                key: scope.key.to_owned(),
+                owner,
+                resumed,
+                lease,
+                state: Mutex::new(HoldState {
+                    held_until: began + lease,
+                    lost: false,
+                }),
+            }),
+        };
+        let keep_alive = KeepAlive(tokio::spawn(attempt.clone().renew_periodically()));
+        (attempt, keep_alive)
+    }
+
+    pub fn scope(&self) -> IdempotencyScope<'_> {
+        IdempotencyScope {
+            operation: self.hold.operation,
+            key: &self.hold.key,
+        }
+    }
+
+    /// The caller's idempotency key.
+    pub fn key(&self) -> &str {
+        &self.hold.key
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.hold.owner
+    }
+
+    /// An earlier attempt with the same key ended without a known outcome: reconcile first.
+    pub fn resumed(&self) -> bool {
+        self.hold.resumed
+    }
+
+    /// Succeeds only while this attempt surely holds its record for at least half a lease
+    /// more; renews first when that is not already known. Call it right before a provider
+    /// write.
+    pub async fn fence(&self) -> Result<(), StoreError> {
+        let state = self.state();
+        if state.lost {
+            return Err(StoreError::LeaseLost);
+        }
+        if Instant::now() + self.hold.lease / 2 <= state.held_until {
+            return Ok(());
+        }
+        if self.renew().await? {
+            Ok(())
+        } else {
+            Err(StoreError::LeaseLost)
+        }
+    }
+
+    async fn renew(&self) -> Result<bool, StoreError> {
+        let sent = Instant::now();
+        let held = self
+            .hold
+            .store
+            .renew(self.scope(), &self.hold.owner, self.hold.lease)
+            .await?;
+        let mut state = self.hold.state.lock().unwrap_or_else(|p| p.into_inner());
+        if held {
+            state.held_until = state.held_until.max(sent + self.hold.lease);
+        } else {
+            state.lost = true;
+        }
+        Ok(held)
+    }
+
+    fn state(&self) -> HoldState {
+        *self.hold.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Renews four times a lease, so that one or two slow round trips do not lose it.
+    async fn renew_periodically(self) {
+        let period = self.hold.lease / 4;
+        loop {
+            tokio::time::sleep(period).await;
+            match self.renew().await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(
+                        operation = self.hold.operation,
+                        "idempotency record taken over by another attempt; this one stops acting"
+                    );
+                    return;
+                }
+                Err(e) => tracing::debug!(error = %e, "cannot renew the idempotency lease"),
+            }
+        }
+    }
+}

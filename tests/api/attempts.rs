@@ -1,0 +1,139 @@
+//! Contract §3, "one attempt at a time, really", on both stores: a running attempt keeps its
+//! record by renewing it; one whose lease ran out is taken over, and from then on it can
+//! neither pass the fence before a provider call nor record a result.
+
+use crate::common::*;
+use payments_gateway::store::attempt::Attempt;
+use payments_gateway::store::memory::MemoryStore;
+use payments_gateway::store::redis::RedisStore;
+use payments_gateway::store::{Begin, IdempotencyScope, Store, StoreError, StoredOutcome};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+const SCOPE: IdempotencyScope<'static> = IdempotencyScope {
+    operation: "create",
+    key: "attempt-key",
+};
+const TTL: Duration = Duration::from_secs(60);
+
+fn outcome(body: &[u8]) -> StoredOutcome {
+    StoredOutcome {
+        code: 0,
+        message: String::new(),
+        body: body.to_vec(),
+    }
+}
+
+async fn begin(store: &Arc<dyn Store>, lease: Duration) -> Begin {
+    store.begin(SCOPE, "fp", lease, TTL).await.unwrap()
+}
+
+/// A live attempt (renewed by its keep-alive) is never taken over, however long it runs.
+async fn a_renewed_attempt_keeps_its_record(store: Arc<dyn Store>) {
+    let lease = Duration::from_millis(400);
+    let sent = Instant::now();
+    let Begin::Acquired { owner, resumed } = begin(&store, lease).await else {
+        panic!("the first begin owns the record");
+    };
+    let (attempt, keep_alive) = Attempt::hold(store.clone(), SCOPE, owner, resumed, lease, sent);
+    for _ in 0..6 {
+        tokio::time::sleep(lease / 2).await;
+        assert_eq!(begin(&store, lease).await, Begin::InFlight);
+    }
+    attempt.fence().await.unwrap();
+    drop(keep_alive);
+    assert!(
+        store
+            .finish(SCOPE, attempt.owner(), &outcome(b"first"), TTL)
+            .await
+            .unwrap()
+    );
+    assert_eq!(begin(&store, lease).await, Begin::Replay(outcome(b"first")));
+}
+
+/// An attempt whose keep-alive stopped (its replica died) is taken over after its lease; it
+/// then fails its fence and cannot record anything, and the new owner's answer stands.
+async fn a_lapsed_attempt_is_fenced_off(store: Arc<dyn Store>) {
+    let lease = Duration::from_millis(300);
+    let sent = Instant::now();
+    let Begin::Acquired { owner, resumed } = begin(&store, lease).await else {
+        panic!("the first begin owns the record");
+    };
+    let (stale, keep_alive) = Attempt::hold(store.clone(), SCOPE, owner, resumed, lease, sent);
+    drop(keep_alive);
+    tokio::time::sleep(lease + Duration::from_millis(100)).await;
+    let Begin::Acquired {
+        owner: new_owner,
+        resumed: true,
+    } = begin(&store, lease).await
+    else {
+        panic!("a lapsed record is taken over, as resumed");
+    };
+    assert!(matches!(stale.fence().await, Err(StoreError::LeaseLost)));
+    assert!(!store.renew(SCOPE, stale.owner(), lease).await.unwrap());
+    assert!(
+        !store
+            .finish(SCOPE, stale.owner(), &outcome(b"stale"), TTL)
+            .await
+            .unwrap()
+    );
+    assert!(!store.release(SCOPE, stale.owner()).await.unwrap());
+    assert!(
+        store
+            .finish(SCOPE, &new_owner, &outcome(b"new"), TTL)
+            .await
+            .unwrap()
+    );
+    assert_eq!(begin(&store, lease).await, Begin::Replay(outcome(b"new")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_on_redis() {
+    let redis = RedisServer::start();
+    let store: Arc<dyn Store> = Arc::new(RedisStore::new(&redis.url()).unwrap());
+    a_renewed_attempt_keeps_its_record(store).await;
+    redis.command(&["FLUSHALL"]);
+    let store: Arc<dyn Store> = Arc::new(RedisStore::new(&redis.url()).unwrap());
+    a_lapsed_attempt_is_fenced_off(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_in_process() {
+    a_renewed_attempt_keeps_its_record(Arc::new(MemoryStore::new())).await;
+    a_lapsed_attempt_is_fenced_off(Arc::new(MemoryStore::new())).await;
+}
+
+/// A duplicate arriving while a slow create outlives several leases waits for it and gets
+/// its answer; Novasend sees one POST.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_slower_than_its_lease_is_not_taken_over() {
+    use wiremock::matchers::method;
+    use wiremock::{Mock, ResponseTemplate};
+    let mut settings = test_settings();
+    settings.attempt_lease = Duration::from_millis(500);
+    settings.upstream_timeout = Duration::from_secs(5);
+    let h = Harness::with_settings(settings).await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(payin_2026("order-slow", "processing", "none"))
+                .set_delay(Duration::from_secs(2)),
+        )
+        .mount(&h.novasend)
+        .await;
+    let calls = (0..2).map(|i| {
+        let mut client = h.client.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1200 * i)).await;
+            client
+                .create_payin(create_request("order-slow", "key-slow"))
+                .await
+        })
+    });
+    let answers = all_finished(calls).await;
+    let first = answers[0].as_ref().unwrap().get_ref();
+    let second = answers[1].as_ref().unwrap().get_ref();
+    assert_eq!(first, second);
+    assert_eq!(h.upstream("POST").await.len(), 1);
+}
