@@ -187,8 +187,14 @@ impl RedisStore {
     /// Prepares a connection without dialing: the service starts even while Redis is away,
     /// and calls fail fast with `Unavailable` until it is back.
     pub fn new(url: &str) -> Result<Self, String> {
-        let client = redis::Client::open(url)
-            .map_err(|e| format!("invalid Redis URL: {}", e.kind_description()))?;
+        use redis::IntoConnectionInfo;
+        let invalid = |e: RedisError| format!("invalid Redis URL: {}", e.kind_description());
+        // Nagle's algorithm would hold a script's small request for the peer's delayed ACK.
+        let info = url
+            .into_connection_info()
+            .map_err(invalid)?
+            .set_tcp_settings(redis::io::tcp::TcpSettings::default().set_nodelay(true));
+        let client = redis::Client::open(info).map_err(invalid)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)))
