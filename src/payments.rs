@@ -351,11 +351,13 @@ impl Payments {
         if payin.status != PayinStatus::Succeeded {
             return Err(NotRefundable::NotSucceeded(payin.status).into());
         }
+        // Any refund known for this payin was sent with another key (even one Novasend
+        // later reported as failed): at most one per payin, ever.
+        if payin.refund.is_some() {
+            return Err(NotRefundable::AlreadyRefunded.into());
+        }
         match self.store.mark_refund_sent(reference, key).await? {
             None => return Err(PaymentsError::NotFound),
-            Some(Claim::TakenByOther) if payin.refund.is_some() => {
-                return Err(NotRefundable::AlreadyRefunded.into());
-            }
             Some(Claim::TakenByOther) => return Err(NotRefundable::AnotherRefundRequested.into()),
             Some(Claim::New | Claim::AlreadyHeld) => {}
         }

@@ -261,13 +261,6 @@ impl Payin {
             transaction: self.transaction.as_ref().and_then(|t| t.status),
         }
     }
-
-    /// A refund counts as made unless Novasend said it failed.
-    pub fn has_live_refund(&self) -> bool {
-        self.refund
-            .as_ref()
-            .is_some_and(|r| r.status != RefundStatus::Failed)
-    }
 }
 
 fn keep_unless_empty(field: &mut String, observed: String) {

@@ -14,7 +14,7 @@ mod refund;
 mod refund_mark;
 mod sandbox;
 mod store_faults;
-mod transport;
 mod streaming;
+mod transport;
 mod unknown_outcome;
 mod validation;

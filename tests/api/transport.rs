@@ -13,12 +13,18 @@ async fn accepted_grpc_and_http_sockets_have_tcp_nodelay() {
     let mut grpc = grpc_incoming(listener);
     let _caller = TcpStream::connect(address).await.unwrap();
     let accepted = grpc.next().await.unwrap().unwrap();
-    assert!(accepted.nodelay().unwrap(), "gRPC socket without TCP_NODELAY");
+    assert!(
+        accepted.nodelay().unwrap(),
+        "gRPC socket without TCP_NODELAY"
+    );
 
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let mut http = http_incoming(listener);
     let _caller = TcpStream::connect(address).await.unwrap();
     let (accepted, _) = http.accept().await;
-    assert!(accepted.nodelay().unwrap(), "HTTP socket without TCP_NODELAY");
+    assert!(
+        accepted.nodelay().unwrap(),
+        "HTTP socket without TCP_NODELAY"
+    );
 }
