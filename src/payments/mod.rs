@@ -1,14 +1,16 @@
 //! The payment operations: what CreatePayin, GetPayin and Refund do, independent of gRPC.
 //! Idempotency records are opened and closed by the API layer around these calls; here we
-//! decide what to ask Novasend and what to keep.
+//! decide what to ask Novasend and what to keep. `create` and `refund` have a file each; this
+//! one holds reading (get, refresh) and the one compare-and-set write of a cached payin.
+
+mod create;
+mod refund;
 
 use crate::domain::{
-    Applied, CreatePayinCommand, Language, ObservationSource, Payin, PayinStatus, ProviderPayin,
-    Refund, RefundCommand, Violations,
+    Applied, Language, ObservationSource, Payin, PayinStatus, ProviderPayin, Violations,
 };
-use crate::provider::{PaymentProvider, ProviderError, RefundOrder};
-use crate::store::attempt::Attempt;
-use crate::store::{Claim, SaveOptions, Store, StoreError};
+use crate::provider::{PaymentProvider, ProviderError};
+use crate::store::{SaveOptions, Store, StoreError};
 use crate::telemetry::metrics::CONTRADICTIONS;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -107,106 +109,6 @@ impl Payments {
 
     pub fn settings(&self) -> &PaymentsSettings {
         &self.settings
-    }
-
-    /// Creates a payin upstream, or finds the one an earlier attempt with the same key
-    /// created. Whatever may have happened upstream is reconciled, never posted blindly again.
-    pub async fn create(
-        &self,
-        command: &CreatePayinCommand,
-        attempt: &Attempt,
-        language: Language,
-    ) -> Result<Payin, PaymentsError> {
-        let reference = command.reference.as_str();
-        let key = attempt.key();
-        let claim = self
-            .store
-            .claim_reference(reference, key, self.settings.payin_ttl)
-            .await?;
-        if !claim.is_held() {
-            return Err(PaymentsError::ReferenceTaken);
-        }
-        // Whatever an earlier attempt with this key did (its record may even have expired
-        // since), the provider knows.
-        if (attempt.resumed() || claim == Claim::AlreadyHeld)
-            && let Some(found) = self.reconcile_create(command, language).await?
-        {
-            return Ok(found);
-        }
-        attempt.fence().await?;
-        let upstream_key = upstream_idempotency_key("create", key);
-        match self
-            .provider
-            .create_payin(command, upstream_key, language)
-            .await
-        {
-            Ok(created) => self.adopt_created(command, created).await,
-            Err(e) if e.may_have_acted() => {
-                tracing::warn!(reference, error = %e, "create outcome unknown; reconciling");
-                self.reconcile_create(command, language)
-                    .await?
-                    .ok_or(PaymentsError::OutcomeUnknown)
-            }
-            // Our own earlier attempt (same upstream key), or someone else's payin.
-            Err(ProviderError::Conflict(message)) => self
-                .reconcile_create(command, language)
-                .await?
-                .ok_or(ProviderError::Conflict(message).into()),
-            Err(e) if e.created_nothing() => {
-                self.store.unclaim_reference(reference, key).await?;
-                Err(e.into())
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// Asks the provider whether the payin of `command` exists. A failed read says nothing
-    /// either way: the outcome stays unknown (and is never recorded as final).
-    async fn reconcile_create(
-        &self,
-        command: &CreatePayinCommand,
-        language: Language,
-    ) -> Result<Option<Payin>, PaymentsError> {
-        let reference = command.reference.as_str();
-        match self.provider.get_payin(reference, language).await {
-            Ok(Some(found)) => self.adopt_created(command, found).await.map(Some),
-            Ok(None) => Ok(None),
-            Err(e) => {
-                tracing::warn!(reference, error = %e, "reconciliation failed");
-                Err(PaymentsError::OutcomeUnknown)
-            }
-        }
-    }
-
-    /// Keeps a payin the provider returned for our create. One found by reconciliation that
-    /// does not match the request belongs to someone else. What only the request knows
-    /// (country, account) is filled in even when a refresh cached the payin first.
-    async fn adopt_created(
-        &self,
-        command: &CreatePayinCommand,
-        observed: ProviderPayin,
-    ) -> Result<Payin, PaymentsError> {
-        let same_request = observed.amount == 0 || observed.amount == command.amount;
-        if !same_request {
-            return Err(PaymentsError::ReferenceTaken);
-        }
-        let reference = command.reference.as_str();
-        self.modify(reference, |cached, now| {
-            let (mut payin, announce) = observe(
-                reference,
-                cached,
-                observed.clone(),
-                ObservationSource::Api,
-                now,
-            );
-            let missing = payin.country.is_empty() || payin.account_id.is_empty();
-            if missing {
-                payin.country.clone_from(&command.country);
-                payin.account_id.clone_from(&command.account_id);
-            }
-            Ok((payin, announce))
-        })
-        .await
     }
 
     /// Applies an observation to the cached payin, or caches it when it is new. A change
@@ -324,94 +226,6 @@ impl Payments {
         let age = Utc::now().signed_duration_since(payin.checked_at);
         age.to_std()
             .is_ok_and(|age| age >= self.settings.poll_interval)
-    }
-
-    /// Refund: a SUCCEEDED payin, once and for good. The payin is marked refund-sent before
-    /// the request leaves; only the key holding the mark may ever send again.
-    pub async fn refund(
-        &self,
-        command: &RefundCommand,
-        attempt: &Attempt,
-        language: Language,
-    ) -> Result<Refund, PaymentsError> {
-        let reference = command.reference.as_str();
-        let key = attempt.key();
-        let payin = self.settled(reference, language).await?;
-        let (amount, full) = command
-            .resolve_amount(payin.amount)
-            .map_err(PaymentsError::Invalid)?;
-        let upstream_key = upstream_idempotency_key("refund", key).to_string();
-        if let Some(done) = payin
-            .refund
-            .as_ref()
-            .filter(|r| r.requested_with == upstream_key)
-        {
-            return Ok(done.clone());
-        }
-        if payin.status != PayinStatus::Succeeded {
-            return Err(NotRefundable::NotSucceeded(payin.status).into());
-        }
-        // Any refund known for this payin was sent with another key (even one Novasend
-        // later reported as failed): at most one per payin, ever.
-        if payin.refund.is_some() {
-            return Err(NotRefundable::AlreadyRefunded.into());
-        }
-        match self.store.mark_refund_sent(reference, key).await? {
-            None => return Err(PaymentsError::NotFound),
-            Some(Claim::TakenByOther) => return Err(NotRefundable::AnotherRefundRequested.into()),
-            Some(Claim::New | Claim::AlreadyHeld) => {}
-        }
-        attempt.fence().await?;
-        let order = RefundOrder {
-            reason: command.reason.clone(),
-            external_reference: command.external_reference.clone(),
-            partial_amount: (!full).then_some(amount),
-        };
-        let sent = self
-            .provider
-            .refund(
-                reference,
-                &order,
-                upstream_key.parse().expect("a UUID"),
-                language,
-            )
-            .await;
-        match sent {
-            Ok(mut refund) => {
-                refund.requested_with = upstream_key;
-                if refund.external_reference.is_empty() {
-                    refund
-                        .external_reference
-                        .clone_from(&command.external_reference);
-                }
-                if refund.reason.is_empty() {
-                    refund.reason.clone_from(&command.reason);
-                }
-                self.update(reference, |p| p.refund = Some(refund.clone()))
-                    .await?;
-                Ok(refund)
-            }
-            // The mark stays whatever happened: only this key may try again, with the same
-            // provider key, so the provider deduplicates it.
-            Err(e) if e.may_have_acted() => {
-                tracing::warn!(reference, error = %e, "refund outcome unknown; the payin stays marked");
-                Err(PaymentsError::OutcomeUnknown)
-            }
-            Err(ProviderError::Conflict(_)) => Err(NotRefundable::AlreadyRefunded.into()),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// The payin as it stands now: the cache when terminal, the provider otherwise.
-    async fn settled(&self, reference: &str, language: Language) -> Result<Payin, PaymentsError> {
-        let cached = self.store.load_payin(reference).await?;
-        if let Some(payin) = cached.as_ref().filter(|p| p.status.is_terminal()) {
-            return Ok(payin.clone());
-        }
-        let fresh = self
-            .refresh(reference, language, ObservationSource::Api)
-            .await?;
-        fresh.or(cached).ok_or(PaymentsError::NotFound)
     }
 }
 
