@@ -49,7 +49,15 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, &'static str) {
-    let outcome = accept(&state, &headers, &body).await;
+    use tracing::Instrument;
+    let span = tracing::info_span!(
+        "webhook",
+        otel.name = "POST /webhooks/novasend",
+        otel.kind = "server",
+    );
+    // The re-read it causes carries the sender's trace to Novasend (contract §5).
+    crate::telemetry::propagation::continue_http_trace(&span, &headers);
+    let outcome = accept(&state, &headers, &body).instrument(span).await;
     let result = match outcome {
         WebhookOutcome::Accepted => "accepted",
         WebhookOutcome::BadSignature => "bad_signature",
@@ -112,7 +120,7 @@ async fn accept(state: &WebhookState, headers: &HeaderMap, body: &[u8]) -> Webho
         "webhook received; re-reading the payin"
     );
     let payments = state.payments.clone();
-    tokio::spawn(async move {
+    let reread = async move {
         let _permit = permit;
         if let Err(e) = payments
             .refresh(&reference, Language::En, ObservationSource::Webhook)
@@ -120,7 +128,8 @@ async fn accept(state: &WebhookState, headers: &HeaderMap, body: &[u8]) -> Webho
         {
             tracing::warn!(reference, error = %e, "webhook re-read failed");
         }
-    });
+    };
+    tokio::spawn(tracing::Instrument::in_current_span(reread));
     WebhookOutcome::Accepted
 }
 

@@ -45,9 +45,6 @@ impl TelemetryGuard {
 /// Installs logging, and tracing export when `otlp` is given. W3C trace context is always
 /// propagated (read from callers, sent to Novasend).
 pub fn init(format: LogFormat, otlp: Option<&OtlpConfig>) -> Result<TelemetryGuard, String> {
-    opentelemetry::global::set_text_map_propagator(
-        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-    );
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
@@ -59,25 +56,24 @@ pub fn init(format: LogFormat, otlp: Option<&OtlpConfig>) -> Result<TelemetryGua
             .with_writer(std::io::stderr)
             .boxed(),
     };
-    let (traces, provider) = match otlp {
-        Some(config) => {
-            let (layer, provider) = otel_layer(config)?;
-            (Some(layer), Some(provider))
-        }
-        None => (None, None),
-    };
+    let (traces, provider) = trace_layer(otlp)?;
     // A second init (tests start several apps in one process) keeps the first subscriber.
     let _ = tracing_subscriber::registry()
         .with(traces)
         .with(logs.with_filter(filter))
         .try_init();
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard {
+        provider: otlp.map(|_| provider),
+    })
 }
 
-/// The OpenTelemetry layer exporting over OTLP/gRPC, for `init` and for tests that install
-/// their own subscriber.
-pub fn otel_layer<S>(
-    config: &OtlpConfig,
+/// The OpenTelemetry layer: it gives our spans trace and span ids, so that a caller's
+/// `traceparent` is continued and sent on to the provider (contract §5) whether or not traces
+/// are exported. With `otlp` they are also exported over OTLP/gRPC; without, the provider
+/// has no exporter and spans go nowhere. For `init` and for tests that install their own
+/// subscriber.
+pub fn trace_layer<S>(
+    otlp: Option<&OtlpConfig>,
 ) -> Result<(Box<dyn Layer<S> + Send + Sync>, SdkTracerProvider), String>
 where
     S: tracing::Subscriber
@@ -85,20 +81,29 @@ where
         + Send
         + Sync,
 {
-    let exporter = opentelemetry_otlp::SpanExporter::builder()
-        .with_tonic()
-        .with_endpoint(config.endpoint.clone())
-        .build()
-        .map_err(|e| format!("OTEL_EXPORTER_OTLP_ENDPOINT: {e}"))?;
-    let resource = opentelemetry_sdk::Resource::builder()
-        .with_service_name(config.service_name.clone())
-        .build();
-    let provider = SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
-        .with_resource(resource)
-        .build();
+    opentelemetry::global::set_text_map_propagator(
+        opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+    );
+    let provider = match otlp {
+        Some(config) => {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(config.endpoint.clone())
+                .build()
+                .map_err(|e| format!("OTEL_EXPORTER_OTLP_ENDPOINT: {e}"))?;
+            let resource = opentelemetry_sdk::Resource::builder()
+                .with_service_name(config.service_name.clone())
+                .build();
+            let provider = SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_resource(resource)
+                .build();
+            opentelemetry::global::set_tracer_provider(provider.clone());
+            provider
+        }
+        None => SdkTracerProvider::builder().build(),
+    };
     let tracer = provider.tracer("payments-gateway");
-    opentelemetry::global::set_tracer_provider(provider.clone());
     // Only our own spans go out: not every hyper or h2 internal event.
     let only_ours = tracing_subscriber::filter::filter_fn(|metadata| {
         metadata.is_span() && metadata.target().starts_with("payments_gateway")

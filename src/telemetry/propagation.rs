@@ -28,6 +28,26 @@ pub fn continue_trace(span: &tracing::Span, metadata: &tonic::metadata::Metadata
     let _ = span.set_parent(parent);
 }
 
+struct HttpHeaderExtractor<'a>(&'a axum::http::HeaderMap);
+
+impl Extractor for HttpHeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+/// Makes `span` continue the trace of an incoming HTTP request (a webhook), if it has one.
+pub fn continue_http_trace(span: &tracing::Span, headers: &axum::http::HeaderMap) {
+    let parent = opentelemetry::global::get_text_map_propagator(|p| {
+        p.extract(&HttpHeaderExtractor(headers))
+    });
+    let _ = span.set_parent(parent);
+}
+
 struct HeaderInjector<'a>(&'a mut reqwest::header::HeaderMap);
 
 impl Injector for HeaderInjector<'_> {

@@ -15,6 +15,7 @@ mod refund_mark;
 mod sandbox;
 mod store_faults;
 mod streaming;
+mod trace_context;
 mod transport;
 mod unknown_outcome;
 mod validation;

@@ -181,11 +181,24 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(config: Config) -> Self {
-        // Logs go through the test harness, shown only for failing tests.
-        let _ = tracing_subscriber::fmt()
-            .with_test_writer()
-            .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
-            .try_init();
+        // Logs go through the test harness, shown only for failing tests; spans get trace
+        // ids as in production without an exporter, so trace context flows.
+        {
+            use tracing_subscriber::Layer;
+            use tracing_subscriber::layer::SubscriberExt;
+            use tracing_subscriber::util::SubscriberInitExt;
+            let filter = tracing_subscriber::EnvFilter::new(
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            );
+            let logs = tracing_subscriber::fmt::layer()
+                .with_test_writer()
+                .with_filter(filter);
+            let (traces, _) = payments_gateway::telemetry::trace_layer(None).unwrap();
+            let _ = tracing_subscriber::registry()
+                .with(traces)
+                .with(logs)
+                .try_init();
+        }
         let app = Application::build(config).await.expect("the app builds");
         let address = app.grpc_addr();
         let http_address = app.http_addr();
