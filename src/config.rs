@@ -85,13 +85,18 @@ pub struct ServeArgs {
     /// PEM CA: callers must present a certificate it signed (mTLS).
     #[arg(long, env = "PAYMENTS_TLS_CLIENT_CA")]
     pub tls_client_ca: Option<String>,
-    /// Calls served at once on one connection; more are refused (UNAVAILABLE), not queued.
+    /// Calls (streams included) one connection may have open at once, advertised in HTTP/2
+    /// SETTINGS (MAX_CONCURRENT_STREAMS): a client queues beyond it in its own transport.
     #[arg(
         long,
         env = "PAYMENTS_MAX_CONCURRENT_PER_CONNECTION",
-        default_value = "64"
+        default_value = "1024"
     )]
     pub max_concurrent_per_connection: String,
+    /// Unary calls in progress on this replica, over all connections; beyond, a call is
+    /// refused at once with RESOURCE_EXHAUSTED, before any work.
+    #[arg(long, env = "PAYMENTS_MAX_IN_FLIGHT", default_value = "512")]
+    pub max_in_flight: String,
     /// Whole-call timeout on the gRPC side (streams excepted once opened).
     #[arg(long, env = "PAYMENTS_REQUEST_TIMEOUT", default_value = "60s")]
     pub request_timeout: String,
@@ -293,6 +298,7 @@ pub struct TlsConfig {
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_concurrent_per_connection: usize,
+    pub max_in_flight: usize,
     pub request_timeout: Duration,
     pub max_streams: usize,
     pub max_message_bytes: usize,
@@ -303,7 +309,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            max_concurrent_per_connection: 64,
+            max_concurrent_per_connection: 1024,
+            max_in_flight: 512,
             request_timeout: Duration::from_secs(60),
             max_streams: 10_000,
             max_message_bytes: 64 * 1024,
@@ -673,6 +680,7 @@ fn read_limits(args: &ServeArgs, upstream_timeout: Duration) -> Result<Limits, V
         &args.max_concurrent_per_connection,
         10_000,
     );
+    let max_in_flight = count("PAYMENTS_MAX_IN_FLIGHT", &args.max_in_flight, 1_000_000);
     let max_streams = count("PAYMENTS_MAX_STREAMS", &args.max_streams, 1_000_000);
     let max_message_bytes = count(
         "PAYMENTS_MAX_MESSAGE_BYTES",
@@ -708,6 +716,7 @@ fn read_limits(args: &ServeArgs, upstream_timeout: Duration) -> Result<Limits, V
     }
     Ok(Limits {
         max_concurrent_per_connection,
+        max_in_flight,
         request_timeout,
         max_streams,
         max_message_bytes,

@@ -85,7 +85,8 @@ impl Application {
             open: Arc::default(),
             max_open: config.limits.max_streams,
         };
-        let api = PaymentsApi::new(payments.clone(), config.countries.clone(), streams);
+        let api = PaymentsApi::new(payments.clone(), config.countries.clone(), streams)
+            .with_max_in_flight(config.limits.max_in_flight);
         if config.webhook_secret.is_none() {
             tracing::warn!("NOVASEND_WEBHOOK_SECRET is unset: webhook signatures are not checked");
         }
@@ -177,8 +178,11 @@ impl Application {
             InterceptedService::new(payments_service, move |request| auth.check(request));
 
         let mut builder = Server::builder()
-            .concurrency_limit_per_connection(limits.max_concurrent_per_connection)
-            .load_shed(true)
+            // Advertised, so a client queues in its transport instead of being refused;
+            // the bound that sheds is the replica's in-flight limit (PaymentsApi).
+            .max_concurrent_streams(
+                u32::try_from(limits.max_concurrent_per_connection).unwrap_or(u32::MAX),
+            )
             .timeout(limits.request_timeout)
             .http2_keepalive_interval(Some(limits.keepalive_interval))
             .http2_keepalive_timeout(Some(limits.keepalive_timeout));

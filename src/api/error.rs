@@ -71,6 +71,14 @@ pub fn still_in_flight(language: Language) -> Status {
     ))
 }
 
+/// The replica is at its bound of calls in progress: nothing was done.
+pub fn overloaded(language: Language) -> Status {
+    Status::resource_exhausted(language.pick(
+        "this server has too many calls in progress; retry shortly",
+        "ce serveur a trop d'appels en cours ; réessayez dans un instant",
+    ))
+}
+
 /// A final outcome that could not be recorded is not given: the retry gets what was kept.
 pub fn outcome_not_recorded(language: Language) -> Status {
     Status::unavailable(language.pick(

@@ -13,14 +13,18 @@ use crate::domain::{
 use crate::payments::Payments;
 use crate::proto as pb;
 use crate::proto::payments_service_server::PaymentsService;
-use crate::telemetry::metrics::{RPC_DURATION, RPC_REQUESTS};
+use crate::telemetry::metrics::{RPC_DURATION, RPC_REQUESTS, SHED};
 use std::sync::Arc;
+use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
 
 pub struct PaymentsApi {
     payments: Payments,
     countries: Arc<Countries>,
     streams: stream::Streams,
+    /// Calls in progress on this replica, whatever their connection: the bound beyond which
+    /// a call is shed (RESOURCE_EXHAUSTED) before any work.
+    in_flight: Arc<Semaphore>,
 }
 
 impl PaymentsApi {
@@ -29,7 +33,35 @@ impl PaymentsApi {
             payments,
             countries: Arc::new(countries),
             streams,
+            in_flight: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
         }
+    }
+
+    pub fn with_max_in_flight(self, max: usize) -> Self {
+        Self {
+            in_flight: Arc::new(Semaphore::new(max.min(Semaphore::MAX_PERMITS))),
+            ..self
+        }
+    }
+
+    /// Runs one RPC within the replica's bound on calls in progress.
+    async fn bounded<R>(
+        &self,
+        method: &'static str,
+        metadata: &tonic::metadata::MetadataMap,
+        call: impl Future<Output = Result<R, Status>>,
+    ) -> Result<R, Status> {
+        let Ok(_permit) = self.in_flight.try_acquire() else {
+            metrics::counter!(SHED, "reason" => "in_flight").increment(1);
+            let language = metadata
+                .get("accept-language")
+                .and_then(|v| v.to_str().ok())
+                .map(Language::from_accept_language)
+                .unwrap_or_default();
+            let refused = Err(error::overloaded(language));
+            return observed(method, metadata, async { refused }).await;
+        };
+        observed(method, metadata, call).await
     }
 }
 
@@ -110,7 +142,8 @@ impl PaymentsService for PaymentsApi {
         request: Request<pb::CreatePayinRequest>,
     ) -> Result<Response<pb::Payin>, Status> {
         let metadata = request.metadata().clone();
-        observed("CreatePayin", &metadata, self.create_payin_call(request)).await
+        self.bounded("CreatePayin", &metadata, self.create_payin_call(request))
+            .await
     }
 
     async fn get_payin(
@@ -118,7 +151,8 @@ impl PaymentsService for PaymentsApi {
         request: Request<pb::GetPayinRequest>,
     ) -> Result<Response<pb::Payin>, Status> {
         let metadata = request.metadata().clone();
-        observed("GetPayin", &metadata, self.get_payin_call(request)).await
+        self.bounded("GetPayin", &metadata, self.get_payin_call(request))
+            .await
     }
 
     type StreamPayinUpdatesStream = stream::UpdateStream;
@@ -128,7 +162,8 @@ impl PaymentsService for PaymentsApi {
         request: Request<pb::StreamPayinUpdatesRequest>,
     ) -> Result<Response<Self::StreamPayinUpdatesStream>, Status> {
         let metadata = request.metadata().clone();
-        observed("StreamPayinUpdates", &metadata, self.stream_call(request)).await
+        self.bounded("StreamPayinUpdates", &metadata, self.stream_call(request))
+            .await
     }
 
     async fn refund(
@@ -136,7 +171,8 @@ impl PaymentsService for PaymentsApi {
         request: Request<pb::RefundRequest>,
     ) -> Result<Response<pb::Refund>, Status> {
         let metadata = request.metadata().clone();
-        observed("Refund", &metadata, self.refund_call(request)).await
+        self.bounded("Refund", &metadata, self.refund_call(request))
+            .await
     }
 }
 

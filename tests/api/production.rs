@@ -369,11 +369,11 @@ async fn limits_refuse_rather_than_queue() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn calls_beyond_the_per_connection_limit_are_shed_not_queued() {
+async fn calls_beyond_the_replica_in_flight_bound_are_shed_before_any_work() {
     let redis = RedisServer::start();
     let novasend = wiremock::MockServer::start().await;
     let mut config = test_config(&novasend.uri(), Some(redis.url()), test_settings());
-    config.limits.max_concurrent_per_connection = 1;
+    config.limits.max_in_flight = 1;
     let app = TestApp::spawn(config).await;
     wiremock::Mock::given(wiremock::matchers::method("POST"))
         .respond_with(
@@ -383,15 +383,15 @@ async fn calls_beyond_the_per_connection_limit_are_shed_not_queued() {
         )
         .mount(&novasend)
         .await;
-    let client = app.client().await;
-    let calls = (1..=2).map(|i| {
-        let mut client = client.clone();
+    // Two connections: the bound is the replica's, not a connection's.
+    let (first, second) = (app.client().await, app.client().await);
+    let calls = [first, second].into_iter().zip(1..).map(|(mut client, i)| {
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(100 * (i - 1))).await;
             client
-                .create_payin(create_request(
-                    &format!("order-shed-{i}"),
-                    &format!("key-shed-{i}"),
+                .create_payin(with_metadata(
+                    create_request(&format!("order-shed-{i}"), &format!("key-shed-{i}")),
+                    &[("accept-language", "fr")],
                 ))
                 .await
         })
@@ -400,6 +400,60 @@ async fn calls_beyond_the_per_connection_limit_are_shed_not_queued() {
     assert!(results[0].is_ok(), "{:?}", results[0]);
     let shed = results[1].as_ref().unwrap_err();
     assert_eq!(shed.code(), Code::ResourceExhausted, "{shed:?}");
+    assert!(shed.message().contains("trop d'appels"), "{shed:?}");
     let posts = novasend.received_requests().await.unwrap().len();
     assert_eq!(posts, 1, "the shed call never reached Novasend");
+    assert!(
+        redis.keys("pgw:idem:*key-shed-2").is_empty(),
+        "the shed call left a record"
+    );
+}
+
+/// A gRPC client multiplexes every call over one connection: beyond the advertised stream
+/// limit its transport queues them, and none is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_calls_on_one_connection_queue_instead_of_being_shed() {
+    let redis = RedisServer::start();
+    let novasend = wiremock::MockServer::start().await;
+    let mut config = test_config(&novasend.uri(), Some(redis.url()), test_settings());
+    config.limits.max_concurrent_per_connection = 8;
+    let app = TestApp::spawn(config).await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(|request: &wiremock::Request| {
+            let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+            let reference = body["reference"].as_str().unwrap();
+            wiremock::ResponseTemplate::new(201)
+                .set_body_json(payin_2026(reference, "processing", "none"))
+                .set_delay(Duration::from_millis(50))
+        })
+        .mount(&novasend)
+        .await;
+    let mut client = app.client().await;
+    // The first call lets the client read the server's SETTINGS (as any caller would have).
+    client
+        .create_payin(create_request("order-q-warm", "key-q-warm"))
+        .await
+        .unwrap();
+    let calls = (0..100).map(|i| {
+        let mut client = client.clone();
+        tokio::spawn(async move {
+            client
+                .create_payin(create_request(
+                    &format!("order-q-{i}"),
+                    &format!("key-q-{i}"),
+                ))
+                .await
+        })
+    });
+    let refused: Vec<_> = all_finished(calls)
+        .await
+        .into_iter()
+        .filter_map(Result::err)
+        .collect();
+    assert!(
+        refused.is_empty(),
+        "{} refused: {:?}",
+        refused.len(),
+        refused.first()
+    );
 }
