@@ -10,6 +10,7 @@ mod idempotency;
 mod production;
 mod refund;
 mod sandbox;
+mod sandbox_journal;
 mod streaming;
 mod unknown_outcome;
 mod validation;
