@@ -1,0 +1,4 @@
+//! The simulation's parts.
+
+#[cfg(test)]
+mod proxy_modes;
