@@ -150,13 +150,15 @@ pub struct Replica {
 }
 
 impl Replica {
-    /// Starts a replica with `env` (plus its addresses) and waits until it is SERVING.
-    pub async fn start(
+    /// A replica on these ports with `env` (plus its addresses), not started yet: its
+    /// addresses are known before it runs (a webhook relay may need them).
+    pub fn new(
         name: &str,
         log_dir: &Path,
         env: &[(String, String)],
-    ) -> Result<Self, String> {
-        let (grpc_port, http_port) = (super::free_port(), super::free_port());
+        grpc_port: u16,
+        http_port: u16,
+    ) -> Self {
         let mut env = env.to_vec();
         env.push((
             "PAYMENTS_GRPC_ADDR".into(),
@@ -167,14 +169,17 @@ impl Replica {
             format!("127.0.0.1:{http_port}"),
         ));
         let process = ChildProcess::new(name, BINARY, vec!["serve".into()], env, log_dir);
-        let mut replica = Replica {
+        Replica {
             process,
             grpc_port,
             http_port,
-        };
-        replica.process.spawn()?;
-        replica.wait_serving(Duration::from_secs(30)).await?;
-        Ok(replica)
+        }
+    }
+
+    /// Starts it and waits until it is SERVING.
+    pub async fn start(&mut self) -> Result<(), String> {
+        self.process.spawn()?;
+        self.wait_serving(Duration::from_secs(30)).await
     }
 
     pub fn grpc_url(&self) -> String {
