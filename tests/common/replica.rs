@@ -33,6 +33,11 @@ impl RunDir {
     pub fn keep(&mut self) {
         self.keep = true;
     }
+
+    /// Removes it on drop after all (the run went well).
+    pub fn release(&mut self) {
+        self.keep = false;
+    }
 }
 
 impl Drop for RunDir {
@@ -120,9 +125,13 @@ impl ChildProcess {
         all[all.len().saturating_sub(lines)..].join("\n")
     }
 
-    fn failure(&self, what: &str) -> String {
+    fn failure(&mut self, what: &str) -> String {
+        let exit = match self.child.as_mut().map(Child::try_wait) {
+            Some(Ok(Some(status))) => format!(" ({status})"),
+            _ => String::new(),
+        };
         format!(
-            "{} {what}; log {}:\n{}",
+            "{} {what}{exit}; log {}:\n{}",
             self.name,
             self.log_path.display(),
             self.log_tail(20)

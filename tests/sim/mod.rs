@@ -77,8 +77,8 @@ pub async fn simulate(seed: u64, config: &SimConfig) -> Report {
     report.log_dir = world.dir.path.display().to_string();
     run_and_check(&world, &mut rng, config, allow_wipe, &mut report).await;
     report.took = began.elapsed();
-    if !report.is_clean() {
-        world.dir.keep();
+    if report.is_clean() {
+        world.dir.release();
     }
     report
 }

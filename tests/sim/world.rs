@@ -37,7 +37,9 @@ fn loopback(port: u16) -> SocketAddr {
 
 impl World {
     pub async fn start(seed: u64, replicas: usize) -> Result<World, String> {
-        let dir = RunDir::new(&format!("payments-sim-{seed}"));
+        // Kept unless the run goes well: its logs explain a failed start too.
+        let mut dir = RunDir::new(&format!("payments-sim-{seed}"));
+        dir.keep();
         let redis = tokio::task::spawn_blocking({
             let path = dir.path.clone();
             move || DurableRedis::start(&path)
@@ -71,7 +73,12 @@ impl World {
         let mut replica_list = Vec::new();
         for (i, (grpc, http)) in ports.into_iter().enumerate() {
             let mut replica = Replica::new(&format!("replica-{i}"), &dir.path, &env, grpc, http);
-            replica.start().await?;
+            if let Err(first) = replica.start().await {
+                // Once more on the same ports, in case the first start lost a race for them.
+                eprintln!("{first}\nstarting replica-{i} again");
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                replica.start().await?;
+            }
             replica_list.push(replica);
         }
         let replica_urls = replica_list.iter().map(Replica::grpc_url).collect();
