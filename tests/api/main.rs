@@ -13,6 +13,7 @@ mod production;
 mod refund;
 mod refund_mark;
 mod sandbox;
+mod sandbox_journal;
 mod store_faults;
 mod streaming;
 mod trace_context;

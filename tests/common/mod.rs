@@ -2,7 +2,9 @@
 //! upstreams on real sockets.
 #![allow(dead_code)]
 
+pub mod fault_proxy;
 pub mod flaky_novasend;
+pub mod replica;
 
 use payments_gateway::config::{Config, StoreConfig};
 use payments_gateway::domain::Countries;

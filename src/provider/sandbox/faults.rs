@@ -1,5 +1,5 @@
-//! Fault injection: added latency, an error status, a dropped connection (before or after
-//! the request is processed), or a malformed body, for a count or a share of API requests.
+//! Fault injection: added latency, an error status, a dropped connection or a malformed body
+//! (each before or after the request is processed), for a count or a share of API requests.
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -17,6 +17,9 @@ pub enum FaultKind {
     DropAfter,
     /// Answers 200 with a body that is not JSON, without processing.
     Malformed,
+    /// Processes the request, then answers its success status (or 200) with a body that is
+    /// not JSON: the write happened, the caller cannot tell.
+    MalformedAfter,
 }
 
 /// One fault rule, as given to `--fault`, `SANDBOX_FAULTS` or `POST /_sandbox/faults`.
@@ -78,7 +81,8 @@ impl Fault {
                 _ => return Err(format!("unknown fault setting `{key}`")),
             }
         }
-        fault.kind = kind.ok_or("a fault needs kind=latency|status|drop|drop_after|malformed")?;
+        fault.kind = kind
+            .ok_or("a fault needs kind=latency|status|drop|drop_after|malformed|malformed_after")?;
         fault.check()?;
         Ok(fault)
     }
@@ -180,6 +184,10 @@ mod tests {
             .collect();
         assert_eq!(hits, vec![false, true, false, true]);
 
+        assert_eq!(
+            Fault::parse("kind=malformed_after,count=1").unwrap().kind,
+            FaultKind::MalformedAfter
+        );
         assert!(Fault::parse("kind=status").is_err());
         assert!(Fault::parse("kind=latency").is_err());
         assert!(Fault::parse("kind=explode").is_err());
