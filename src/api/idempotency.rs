@@ -96,9 +96,9 @@ async fn acquire(
             .map_err(|e| error::store_unavailable(&e, language))?;
         match begun {
             Begin::Acquired { owner, resumed } => {
-                let lease = settings.attempt_lease;
+                let leases = (settings.attempt_lease, settings.provider_call_bound());
                 let (attempt, keep_alive) =
-                    Attempt::hold(store.clone(), scope, owner, resumed, lease, sent);
+                    Attempt::hold(store.clone(), scope, owner, resumed, leases, sent);
                 return Ok(Acquired::Owner(attempt, keep_alive));
             }
             Begin::Replay(outcome) => {

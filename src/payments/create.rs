@@ -25,11 +25,10 @@ impl Payments {
         if !claim.is_held() {
             return Err(PaymentsError::ReferenceTaken);
         }
-        // Whatever an earlier attempt with this key did (its record may even have expired
-        // since), the provider knows.
-        if (attempt.resumed() || claim == Claim::AlreadyHeld)
-            && let Some(found) = self.reconcile_create(command, language).await?
-        {
+        // An earlier attempt with this key may have posted (its record may even have expired
+        // since): whatever it did, the provider knows.
+        let posted_before = attempt.resumed() || claim == Claim::AlreadyHeld;
+        if posted_before && let Some(found) = self.reconcile_create(command, language).await? {
             return Ok(found);
         }
         attempt.fence().await?;
@@ -39,7 +38,7 @@ impl Payments {
             .create_payin(command, upstream_key, language)
             .await
         {
-            Ok(created) => self.adopt_created(command, created).await,
+            Ok(created) => self.keep_created(command, created).await,
             Err(e) if e.may_have_acted() => {
                 tracing::warn!(reference, error = %e, "create outcome unknown; reconciling");
                 self.reconcile_create(command, language)
@@ -47,10 +46,15 @@ impl Payments {
                     .ok_or(PaymentsError::OutcomeUnknown)
             }
             // Our own earlier attempt (same upstream key), or someone else's payin.
-            Err(ProviderError::Conflict(message)) => self
-                .reconcile_create(command, language)
-                .await?
-                .ok_or(ProviderError::Conflict(message).into()),
+            Err(ProviderError::Conflict(message)) => {
+                match self.reconcile_create(command, language).await? {
+                    Some(found) => Ok(found),
+                    // Novasend refuses a key we may have sent before, yet shows no payin:
+                    // nothing says what our first POST did.
+                    None if posted_before => Err(PaymentsError::OutcomeUnknown),
+                    None => Err(ProviderError::Conflict(message).into()),
+                }
+            }
             Err(e) if e.created_nothing() => {
                 self.store.unclaim_reference(reference, key).await?;
                 Err(e.into())
@@ -68,7 +72,10 @@ impl Payments {
     ) -> Result<Option<Payin>, PaymentsError> {
         let reference = command.reference.as_str();
         match self.provider.get_payin(reference, language).await {
-            Ok(Some(found)) => self.adopt_created(command, found).await.map(Some),
+            Ok(Some(found)) if answers_the_request(command, &found) => {
+                self.keep_created(command, found).await.map(Some)
+            }
+            Ok(Some(_)) => Err(PaymentsError::ReferenceTaken),
             Ok(None) => Ok(None),
             Err(e) => {
                 tracing::warn!(reference, error = %e, "reconciliation failed");
@@ -77,18 +84,13 @@ impl Payments {
         }
     }
 
-    /// Keeps a payin the provider returned for our create. One found by reconciliation that
-    /// does not match the request belongs to someone else. What only the request knows
-    /// (country, account) is filled in even when a refresh cached the payin first.
-    async fn adopt_created(
+    /// Keeps the payin created for `command`. What only the request knows (country, account)
+    /// is filled in even when a refresh cached the payin first.
+    async fn keep_created(
         &self,
         command: &CreatePayinCommand,
         observed: ProviderPayin,
     ) -> Result<Payin, PaymentsError> {
-        let same_request = observed.amount == 0 || observed.amount == command.amount;
-        if !same_request {
-            return Err(PaymentsError::ReferenceTaken);
-        }
         let reference = command.reference.as_str();
         self.modify(reference, |cached, now| {
             let (mut payin, announce) = observe(
@@ -107,4 +109,22 @@ impl Payments {
         })
         .await
     }
+}
+
+/// Whether a payin the provider holds under the command's reference (found by
+/// reconciliation, not answered to our POST) is the one the command asks for: the same
+/// amount, currency and payer, each compared whenever the provider says it, and at least the
+/// amount or the payer said. A payin under the same reference that differs is someone else's.
+fn answers_the_request(command: &CreatePayinCommand, observed: &ProviderPayin) -> bool {
+    let digits = |phone: &str| {
+        phone
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect::<String>()
+    };
+    let observed_phone = digits(observed.customer_phone.expose());
+    (observed.amount != 0 || !observed_phone.is_empty())
+        && (observed.amount == 0 || observed.amount == command.amount)
+        && (observed.currency.is_empty() || observed.currency == command.currency)
+        && (observed_phone.is_empty() || observed_phone == digits(command.msisdn.expose()))
 }

@@ -35,6 +35,14 @@ pub struct PaymentsSettings {
     pub attempt_lease: Duration,
 }
 
+impl PaymentsSettings {
+    /// How long one provider call can last: its timeout, and a margin for the time it takes
+    /// to give up on it. The fence holds an attempt's record at least that long.
+    pub fn provider_call_bound(&self) -> Duration {
+        self.upstream_timeout + Duration::from_secs(2)
+    }
+}
+
 /// Why a refund cannot be made (FAILED_PRECONDITION).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NotRefundable {

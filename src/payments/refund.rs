@@ -3,8 +3,8 @@
 use super::{NotRefundable, Payments, PaymentsError, upstream_idempotency_key};
 use crate::domain::{Language, ObservationSource, Payin, PayinStatus, Refund, RefundCommand};
 use crate::provider::{ProviderError, RefundOrder};
-use crate::store::Claim;
 use crate::store::attempt::Attempt;
+use crate::store::{Claim, StoreError};
 
 impl Payments {
     /// Refund: a SUCCEEDED payin, once and for good. The payin is marked refund-sent before
@@ -37,11 +37,13 @@ impl Payments {
         if payin.refund.is_some() {
             return Err(NotRefundable::AlreadyRefunded.into());
         }
-        match self.store.mark_refund_sent(reference, key).await? {
-            None => return Err(PaymentsError::NotFound),
+        let sent_before = match self.store.mark_refund_sent(reference, key).await? {
             Some(Claim::TakenByOther) => return Err(NotRefundable::AnotherRefundRequested.into()),
-            Some(Claim::New | Claim::AlreadyHeld) => {}
-        }
+            Some(Claim::New) => attempt.resumed(),
+            Some(Claim::AlreadyHeld) => true,
+            // The cache entry expired since it was read: a retry reads it again.
+            None => return Err(payin_left_the_cache()),
+        };
         attempt.fence().await?;
         let order = RefundOrder {
             reason: command.reason.clone(),
@@ -63,9 +65,14 @@ impl Payments {
                 if refund.reason.is_empty() {
                     refund.reason.clone_from(&command.reason);
                 }
-                self.update(reference, |p| p.refund = Some(refund.clone()))
-                    .await?;
-                Ok(refund)
+                match self
+                    .update(reference, |p| p.refund = Some(refund.clone()))
+                    .await
+                {
+                    // The provider refunded: never answer that the payin does not exist.
+                    Err(PaymentsError::NotFound) => Err(payin_left_the_cache()),
+                    saved => saved.map(|_| refund),
+                }
             }
             // The mark stays whatever happened: only this key may try again, with the same
             // provider key, so the provider deduplicates it.
@@ -74,6 +81,11 @@ impl Payments {
                 Err(PaymentsError::OutcomeUnknown)
             }
             Err(ProviderError::Conflict(_)) => Err(NotRefundable::AlreadyRefunded.into()),
+            // A refusal of a repeat says nothing of what the first request did.
+            Err(e) if sent_before && e.created_nothing() => {
+                tracing::warn!(reference, error = %e, "refund retry refused; the first request's outcome stays unknown");
+                Err(PaymentsError::OutcomeUnknown)
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -89,4 +101,11 @@ impl Payments {
             .await?;
         fresh.or(cached).ok_or(PaymentsError::NotFound)
     }
+}
+
+fn payin_left_the_cache() -> PaymentsError {
+    StoreError::Unavailable(
+        "the payin left the cache during the refund; retry with the same key".into(),
+    )
+    .into()
 }

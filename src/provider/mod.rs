@@ -97,29 +97,55 @@ pub trait PaymentProvider: Send + Sync + 'static {
     }
 }
 
-/// Hides phone numbers (runs of 8 or more digits, with or without `+`) in text that came from
-/// outside, keeping their last four digits.
+/// Hides phone numbers in text that came from outside: runs of 8 or more digits, with or
+/// without `+`, also when written in groups (`+225 07 00 00 00 42`, `0700-000-042`,
+/// `(07) 00.00.00.42`). Every digit but the last four becomes `*`; separators stay.
 pub fn redact_phone_numbers(text: &str) -> String {
+    const SEPARATORS: &[char] = &[' ', '-', '.', '(', ')'];
+    let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        let digits = run.trim_start_matches('+').len();
-        if digits >= 8 {
-            out.push_str(&crate::domain::mask_phone(run));
-        } else {
-            out.push_str(run);
+    let mut i = 0;
+    while i < chars.len() {
+        let starts_run = chars[i].is_ascii_digit()
+            || ((chars[i] == '+' || chars[i] == '(')
+                && chars.get(i + 1).is_some_and(char::is_ascii_digit));
+        if !starts_run {
+            out.push(chars[i]);
+            i += 1;
+            continue;
         }
-        run.clear();
-    };
-    for c in text.chars() {
-        if c.is_ascii_digit() || (c == '+' && run.is_empty()) {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(c);
+        // The run: digits, and at most two separators in a row between them (`) `).
+        let separated_digit_follows = |at: usize| {
+            chars[at..]
+                .iter()
+                .take(3)
+                .take_while(|c| SEPARATORS.contains(c) || c.is_ascii_digit())
+                .any(char::is_ascii_digit)
+        };
+        let mut end = i + 1;
+        let mut last_digit = if chars[i].is_ascii_digit() { i } else { i + 1 };
+        while end < chars.len() {
+            let c = chars[end];
+            if c.is_ascii_digit() {
+                last_digit = end;
+            } else if !(SEPARATORS.contains(&c) && separated_digit_follows(end)) {
+                break;
+            }
+            end += 1;
         }
+        let run = &chars[i..=last_digit];
+        let digits = run.iter().filter(|c| c.is_ascii_digit()).count();
+        let mut seen = 0;
+        for &c in run {
+            if c.is_ascii_digit() && digits >= 8 {
+                seen += 1;
+                out.push(if digits - seen < 4 { c } else { '*' });
+            } else {
+                out.push(c);
+            }
+        }
+        i = last_digit + 1;
     }
-    flush(&mut run, &mut out);
     out
 }
 
@@ -131,10 +157,29 @@ mod tests {
     fn redacts_numbers_that_look_like_phones() {
         assert_eq!(
             redact_phone_numbers("msisdn +2250700000042 is invalid"),
-            "msisdn **********0042 is invalid"
+            "msisdn +*********0042 is invalid"
         );
         assert_eq!(redact_phone_numbers("0700000042,"), "******0042,");
         assert_eq!(redact_phone_numbers("amount 300 > 200"), "amount 300 > 200");
         assert_eq!(redact_phone_numbers("a+b 1234567"), "a+b 1234567");
+    }
+
+    #[test]
+    fn redacts_phone_numbers_written_in_groups() {
+        assert_eq!(
+            redact_phone_numbers("call +225 07 00 00 00 42 now"),
+            "call +*** ** ** ** 00 42 now"
+        );
+        assert_eq!(redact_phone_numbers("0700-000-042."), "****-**0-042.");
+        assert_eq!(redact_phone_numbers("(07) 00.00.00.42"), "(**) **.**.00.42");
+        assert_eq!(
+            redact_phone_numbers("300 200 and 12 34"),
+            "300 200 and 12 34"
+        );
+        for text in ["+225 07 00 00 00 42", "07-00-00-00-42", "0700000042"] {
+            let redacted = redact_phone_numbers(text);
+            let shown: String = redacted.chars().filter(char::is_ascii_digit).collect();
+            assert_eq!(shown.len(), 4, "{redacted}");
+        }
     }
 }

@@ -1,8 +1,10 @@
 //! One attempt at a time, really (contract §3): the attempt that opened an idempotency record
-//! keeps it by renewing a short lease while it works, and checks that it still holds it (the
-//! fence) before anything that may move money. An attempt whose replica died loses the record
-//! within one lease; an attempt that lost it can neither call the provider (the fence fails)
-//! nor record a result (`finish` checks the owner).
+//! keeps it by renewing a short lease while it works. Before anything that may move money it
+//! passes the fence, which extends its hold over the whole provider call: a call in flight
+//! can outlive its replica, so the record must not be taken over before that call has surely
+//! ended. An attempt whose replica died loses the record within one lease (or the rest of a
+//! call); an attempt that lost it can neither call the provider (the fence fails) nor record
+//! a result (`finish` checks the owner).
 
 use super::{IdempotencyScope, Store, StoreError};
 use std::sync::{Arc, Mutex};
@@ -22,6 +24,8 @@ struct Hold {
     owner: String,
     resumed: bool,
     lease: Duration,
+    /// How long one provider call can last (its timeout, and a margin).
+    call: Duration,
     state: Mutex<HoldState>,
 }
 
@@ -45,13 +49,14 @@ impl Drop for KeepAlive {
 
 impl Attempt {
     /// The attempt `owner` began at `began` (just before `begin` was sent), and the task that
-    /// keeps its lease alive until the returned guard is dropped.
+    /// keeps its lease alive until the returned guard is dropped. `call` bounds one provider
+    /// call, which the fence holds the record for.
     pub fn hold(
         store: Arc<dyn Store>,
         scope: IdempotencyScope<'_>,
         owner: String,
         resumed: bool,
-        lease: Duration,
+        (lease, call): (Duration, Duration),
         began: Instant,
     ) -> (Self, KeepAlive) {
         let attempt = Attempt {
@@ -62,6 +67,7 @@ impl Attempt {
                 owner,
                 resumed,
                 lease,
+                call,
                 state: Mutex::new(HoldState {
                     held_until: began + lease,
                     lost: false,
@@ -93,34 +99,35 @@ impl Attempt {
         self.hold.resumed
     }
 
-    /// Succeeds only while this attempt surely holds its record for at least half a lease
-    /// more; renews first when that is not already known. Call it right before a provider
-    /// write.
+    /// Succeeds only once this attempt surely holds its record until the provider call that
+    /// follows has ended, whatever becomes of this replica meanwhile. Call it right before a
+    /// provider write.
     pub async fn fence(&self) -> Result<(), StoreError> {
         let state = self.state();
         if state.lost {
             return Err(StoreError::LeaseLost);
         }
-        if Instant::now() + self.hold.lease / 2 <= state.held_until {
+        if Instant::now() + self.hold.call <= state.held_until {
             return Ok(());
         }
-        if self.renew().await? {
+        if self.renew(self.hold.call).await? {
             Ok(())
         } else {
             Err(StoreError::LeaseLost)
         }
     }
 
-    async fn renew(&self) -> Result<bool, StoreError> {
+    /// Extends the hold to `lease` from now (never shortens it).
+    async fn renew(&self, lease: Duration) -> Result<bool, StoreError> {
         let sent = Instant::now();
         let held = self
             .hold
             .store
-            .renew(self.scope(), &self.hold.owner, self.hold.lease)
+            .renew(self.scope(), &self.hold.owner, lease)
             .await?;
         let mut state = self.hold.state.lock().unwrap_or_else(|p| p.into_inner());
         if held {
-            state.held_until = state.held_until.max(sent + self.hold.lease);
+            state.held_until = state.held_until.max(sent + lease);
         } else {
             state.lost = true;
         }
@@ -136,7 +143,7 @@ impl Attempt {
         let period = self.hold.lease / 4;
         loop {
             tokio::time::sleep(period).await;
-            match self.renew().await {
+            match self.renew(self.hold.lease).await {
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::warn!(

@@ -183,10 +183,9 @@ impl Store for MemoryStore {
         Ok(self.with(
             |state, now| match state.records.get_mut(&record_key(scope)) {
                 Some(record) if owned_by(record, owner) => {
-                    record.state = RecordState::Running {
-                        owner: owner.to_owned(),
-                        lease_until: now + lease,
-                    };
+                    if let RecordState::Running { lease_until, .. } = &mut record.state {
+                        *lease_until = (*lease_until).max(now + lease);
+                    }
                     true
                 }
                 _ => false,
@@ -288,6 +287,9 @@ impl Store for MemoryStore {
                     expires_at,
                 },
             );
+            if let Some(claim) = state.claims.get_mut(&payin.reference) {
+                claim.expires_at = expires_at;
+            }
             if !payin.provider_reference.is_empty() {
                 state.provider_index.insert(
                     payin.provider_reference.clone(),

@@ -103,8 +103,9 @@ pub trait Store: Send + Sync + 'static {
         ttl: Duration,
     ) -> Result<Begin, StoreError>;
 
-    /// Extends `owner`'s lease to `lease` from now. `false`: `owner` no longer holds the
-    /// record (its lease ran out and another attempt took it over, or it was closed).
+    /// Extends `owner`'s lease to `lease` from now, unless it already runs longer (a lease is
+    /// never shortened). `false`: `owner` no longer holds the record (its lease ran out and
+    /// another attempt took it over, or it was closed).
     async fn renew(
         &self,
         scope: IdempotencyScope<'_>,

@@ -45,10 +45,12 @@ return {'acquired', '1'}
 static RENEW: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+local rec = redis.call('HMGET', KEYS[1], 'owner', 'lease')
+if rec[1] ~= ARGV[1] then return 0 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('HSET', KEYS[1], 'lease', now + tonumber(ARGV[2]))
+local wanted = now + tonumber(ARGV[2])
+if wanted > (tonumber(rec[2]) or 0) then redis.call('HSET', KEYS[1], 'lease', wanted) end
 return 1
 ",
     )
@@ -124,7 +126,8 @@ return redis.call('DEL', KEYS[1])
 });
 
 /// Compare-and-set of a payin: the one place its state changes. In the same atomic step it
-/// keeps the provider-reference index and the reconciler's schedule, and announces the change.
+/// keeps the provider-reference index, the reference claim's lifetime and the reconciler's
+/// schedule, and announces the change.
 static SAVE_PAYIN: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -134,6 +137,8 @@ if current ~= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'data', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 if ARGV[6] == '1' then redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[4]) end
+-- the reference stays claimed for as long as its payin is kept
+redis.call('PEXPIRE', KEYS[4], ARGV[4])
 if ARGV[7] == '1' then
   redis.call('ZREM', KEYS[3], ARGV[5])
 else
@@ -512,6 +517,7 @@ impl Store for RedisStore {
                     .key(payin_key(&payin.reference))
                     .key(provider_index_key(&payin.provider_reference))
                     .key(OPEN_PAYINS_KEY)
+                    .key(reference_claim_key(&payin.reference))
                     .arg(expected_version)
                     .arg(payin.version)
                     .arg(data)

@@ -36,7 +36,8 @@ async fn a_renewed_attempt_keeps_its_record(store: Arc<dyn Store>) {
     let Begin::Acquired { owner, resumed } = begin(&store, lease).await else {
         panic!("the first begin owns the record");
     };
-    let (attempt, keep_alive) = Attempt::hold(store.clone(), SCOPE, owner, resumed, lease, sent);
+    let (attempt, keep_alive) =
+        Attempt::hold(store.clone(), SCOPE, owner, resumed, (lease, lease), sent);
     for _ in 0..6 {
         tokio::time::sleep(lease / 2).await;
         assert_eq!(begin(&store, lease).await, Begin::InFlight);
@@ -60,7 +61,8 @@ async fn a_lapsed_attempt_is_fenced_off(store: Arc<dyn Store>) {
     let Begin::Acquired { owner, resumed } = begin(&store, lease).await else {
         panic!("the first begin owns the record");
     };
-    let (stale, keep_alive) = Attempt::hold(store.clone(), SCOPE, owner, resumed, lease, sent);
+    let (stale, keep_alive) =
+        Attempt::hold(store.clone(), SCOPE, owner, resumed, (lease, lease), sent);
     drop(keep_alive);
     tokio::time::sleep(lease + Duration::from_millis(100)).await;
     let Begin::Acquired {
@@ -88,6 +90,36 @@ async fn a_lapsed_attempt_is_fenced_off(store: Arc<dyn Store>) {
     assert_eq!(begin(&store, lease).await, Begin::Replay(outcome(b"new")));
 }
 
+/// The fence holds the record over the whole provider call that follows, so an attempt that
+/// dies in the middle of that call is not taken over while its request may still be in
+/// flight; after the call's bound, it is.
+async fn the_fence_holds_the_record_over_the_call(store: Arc<dyn Store>) {
+    let (lease, call) = (Duration::from_millis(300), Duration::from_millis(1200));
+    let sent = Instant::now();
+    let Begin::Acquired { owner, resumed } = begin(&store, lease).await else {
+        panic!("the first begin owns the record");
+    };
+    let (attempt, keep_alive) =
+        Attempt::hold(store.clone(), SCOPE, owner, resumed, (lease, call), sent);
+    attempt.fence().await.unwrap();
+    let fenced = Instant::now();
+    drop(keep_alive); // the replica dies in the middle of its provider call
+    tokio::time::sleep(lease * 2).await;
+    assert_eq!(
+        begin(&store, lease).await,
+        Begin::InFlight,
+        "taken over mid-call"
+    );
+    tokio::time::sleep(
+        (fenced + call + Duration::from_millis(100)).saturating_duration_since(Instant::now()),
+    )
+    .await;
+    assert!(matches!(
+        begin(&store, lease).await,
+        Begin::Acquired { resumed: true, .. }
+    ));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attempts_on_redis() {
     let redis = RedisServer::start();
@@ -95,13 +127,16 @@ async fn attempts_on_redis() {
     a_renewed_attempt_keeps_its_record(store).await;
     redis.command(&["FLUSHALL"]);
     let store: Arc<dyn Store> = Arc::new(RedisStore::new(&redis.url()).unwrap());
-    a_lapsed_attempt_is_fenced_off(store).await;
+    a_lapsed_attempt_is_fenced_off(store.clone()).await;
+    redis.command(&["FLUSHALL"]);
+    the_fence_holds_the_record_over_the_call(store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attempts_in_process() {
     a_renewed_attempt_keeps_its_record(Arc::new(MemoryStore::new())).await;
     a_lapsed_attempt_is_fenced_off(Arc::new(MemoryStore::new())).await;
+    the_fence_holds_the_record_over_the_call(Arc::new(MemoryStore::new())).await;
 }
 
 /// A duplicate arriving while a slow create outlives several leases waits for it and gets

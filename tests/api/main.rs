@@ -12,6 +12,7 @@ mod idempotency;
 mod production;
 mod refund;
 mod refund_mark;
+mod review_regressions;
 mod sandbox;
 mod sandbox_journal;
 mod store_faults;
