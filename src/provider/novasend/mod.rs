@@ -5,6 +5,12 @@ mod properties;
 pub mod webhook;
 mod wire;
 
+/// The response parsers, for the fuzz targets in `fuzz/`. Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::wire::{parse_error, parse_payin, parse_refund};
+}
+
 use super::{PaymentProvider, ProviderError, RefundOrder};
 use crate::domain::{CreatePayinCommand, Language, ProviderPayin, Refund};
 use crate::telemetry::metrics::{NOVASEND_DURATION, NOVASEND_REACHABLE, NOVASEND_REQUESTS};
