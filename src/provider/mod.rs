@@ -99,7 +99,8 @@ pub trait PaymentProvider: Send + Sync + 'static {
 
 /// Hides phone numbers in text that came from outside: runs of 8 or more digits, with or
 /// without `+`, also when written in groups (`+225 07 00 00 00 42`, `0700-000-042`,
-/// `(07) 00.00.00.42`). Every digit but the last four becomes `*`; separators stay.
+/// `(07) 00.00.00.42`). Every digit but the last four, and a leading `+`, becomes `*` (as
+/// `mask_phone` does); separators stay.
 pub fn redact_phone_numbers(text: &str) -> String {
     const SEPARATORS: &[char] = &[' ', '-', '.', '(', ')'];
     let chars: Vec<char> = text.chars().collect();
@@ -140,6 +141,8 @@ pub fn redact_phone_numbers(text: &str) -> String {
             if c.is_ascii_digit() && digits >= 8 {
                 seen += 1;
                 out.push(if digits - seen < 4 { c } else { '*' });
+            } else if c == '+' && digits >= 8 {
+                out.push('*');
             } else {
                 out.push(c);
             }
@@ -157,7 +160,7 @@ mod tests {
     fn redacts_numbers_that_look_like_phones() {
         assert_eq!(
             redact_phone_numbers("msisdn +2250700000042 is invalid"),
-            "msisdn +*********0042 is invalid"
+            "msisdn **********0042 is invalid"
         );
         assert_eq!(redact_phone_numbers("0700000042,"), "******0042,");
         assert_eq!(redact_phone_numbers("amount 300 > 200"), "amount 300 > 200");
@@ -168,7 +171,7 @@ mod tests {
     fn redacts_phone_numbers_written_in_groups() {
         assert_eq!(
             redact_phone_numbers("call +225 07 00 00 00 42 now"),
-            "call +*** ** ** ** 00 42 now"
+            "call **** ** ** ** 00 42 now"
         );
         assert_eq!(redact_phone_numbers("0700-000-042."), "****-**0-042.");
         assert_eq!(redact_phone_numbers("(07) 00.00.00.42"), "(**) **.**.00.42");

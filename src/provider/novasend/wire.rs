@@ -277,7 +277,10 @@ pub fn parse_error(bytes: &[u8], status: u16) -> (String, Option<String>) {
         .as_ref()
         .map(text_of)
         .filter(|c| !c.is_empty());
-    (redact_phone_numbers(&parts.join("; ")), correlation_id)
+    (
+        redact_phone_numbers(&parts.join("; ")),
+        correlation_id.map(|id| redact_phone_numbers(&id)),
+    )
 }
 
 fn text_of(value: &Value) -> String {
@@ -365,7 +368,7 @@ fn failure(raw: Option<&Value>) -> Option<Failure> {
         .map(text_of)
         .unwrap_or_default();
     Some(Failure {
-        code,
+        code: redact_phone_numbers(&code),
         message: redact_phone_numbers(&message),
     })
 }
