@@ -45,3 +45,49 @@ async fn an_expired_payin_leaves_the_reconciler_schedule() {
         "an expired payin was read back"
     );
 }
+
+/// A Redis connection that goes silent (a half-open socket: the peer vanished without a FIN)
+/// is dropped after one timed-out call and dialed again, instead of failing every call until
+/// the kernel gives up on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_redis_connection_is_replaced() {
+    use crate::common::fault_proxy::{FaultProxy, ProxyMode};
+    use payments_gateway::proto::GetPayinRequest;
+    let redis = RedisServer::start();
+    let proxy = FaultProxy::start(([127, 0, 0, 1], redis.port).into()).await;
+    let novasend = wiremock::MockServer::start().await;
+    let proxied = format!("redis://127.0.0.1:{}", proxy.port());
+    let app = TestApp::spawn(test_config(&novasend.uri(), Some(proxied), test_settings())).await;
+    let mut client = app.client().await;
+    let mut body = payin_2026("order-silent", "processed", "accepted");
+    body["transaction"] = transaction("completed");
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(body))
+        .mount(&novasend)
+        .await;
+    let get = GetPayinRequest {
+        reference: "order-silent".into(),
+        refresh: false,
+    };
+    client.get_payin(get.clone()).await.unwrap();
+
+    // The open connection goes silent for good; new connections are fine again at once.
+    proxy.set_mode(ProxyMode::HalfOpen);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    proxy.set_mode(ProxyMode::Pass);
+    let started = std::time::Instant::now();
+    let recovered = loop {
+        match client.get_payin(get.clone()).await {
+            Ok(_) => break true,
+            Err(_) if started.elapsed() < Duration::from_secs(20) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(_) => break false,
+        }
+    };
+    assert!(
+        recovered,
+        "still failing {:?} after the socket went silent",
+        started.elapsed()
+    );
+}

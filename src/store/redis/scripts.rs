@@ -1,0 +1,159 @@
+//! Every check-then-act of the Redis store, each one Lua script, so replicas cannot race.
+
+use redis::Script;
+use std::sync::LazyLock;
+
+pub static BEGIN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rec = redis.call('HMGET', KEYS[1], 'fp', 'state', 'lease', 'code', 'msg', 'body')
+if not rec[1] then
+  redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'state', 'running', 'owner', ARGV[2], 'lease', now + tonumber(ARGV[3]))
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+  return {'acquired', '0'}
+end
+if rec[1] ~= ARGV[1] then return {'conflict'} end
+if rec[2] == 'done' then return {'done', rec[4], rec[5], rec[6]} end
+if rec[2] == 'running' and tonumber(rec[3]) > now then return {'running'} end
+-- released after a transient outcome, or its owner's lease ran out: take it over
+redis.call('HSET', KEYS[1], 'state', 'running', 'owner', ARGV[2], 'lease', now + tonumber(ARGV[3]))
+return {'acquired', '1'}
+",
+    )
+});
+
+pub static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local rec = redis.call('HMGET', KEYS[1], 'owner', 'lease')
+if rec[1] ~= ARGV[1] then return 0 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local wanted = now + tonumber(ARGV[2])
+if wanted > (tonumber(rec[2]) or 0) then redis.call('HSET', KEYS[1], 'lease', wanted) end
+return 1
+",
+    )
+});
+
+pub static FINISH: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'done', 'code', ARGV[2], 'msg', ARGV[3], 'body', ARGV[4])
+redis.call('HDEL', KEYS[1], 'owner', 'lease')
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+return 1
+",
+    )
+});
+
+pub static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', 'released')
+redis.call('HDEL', KEYS[1], 'owner', 'lease')
+return 1
+",
+    )
+});
+
+pub static FORGET: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+",
+    )
+});
+
+/// Takes (or re-takes) a key-value claim for its holder; refreshes its expiry.
+pub static CLAIM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local v = redis.call('GET', KEYS[1])
+if v and v ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if v then return 2 end
+return 1
+",
+    )
+});
+
+/// The refund-sent mark lives in the payin's own hash, so it expires with the payin and
+/// with nothing else (contract §3).
+pub static MARK_REFUND_SENT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local v = redis.call('HGET', KEYS[1], 'refund_sent')
+if v and v ~= ARGV[1] then return 0 end
+if v then return 2 end
+redis.call('HSET', KEYS[1], 'refund_sent', ARGV[1])
+return 1
+",
+    )
+});
+
+pub static UNCLAIM: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+",
+    )
+});
+
+/// Compare-and-set of a payin: the one place its state changes. In the same atomic step it
+/// keeps the provider-reference index, the reference claim's lifetime and the reconciler's
+/// schedule, and announces the change.
+pub static SAVE_PAYIN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local v = redis.call('HGET', KEYS[1], 'v')
+local current = v and tonumber(v) or 0
+if current ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'data', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+if ARGV[6] == '1' then redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[4]) end
+-- the reference stays claimed for as long as its payin is kept
+redis.call('PEXPIRE', KEYS[4], ARGV[4])
+if ARGV[7] == '1' then
+  redis.call('ZREM', KEYS[3], ARGV[5])
+else
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  redis.call('ZADD', KEYS[3], 'NX', now + tonumber(ARGV[9]), ARGV[5])
+end
+if ARGV[8] == '1' then redis.call('PUBLISH', ARGV[10], ARGV[3]) end
+return 1
+",
+    )
+});
+
+pub static CLAIM_DUE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+for _, reference in ipairs(due) do
+  redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), reference)
+end
+return due
+",
+    )
+});
+
+pub static SCHEDULE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[2])
+",
+    )
+});
