@@ -5,6 +5,7 @@
 
 mod create;
 mod refund;
+mod terminal_cache;
 
 use crate::domain::{
     Applied, Language, ObservationSource, Payin, PayinStatus, ProviderPayin, Violations,
@@ -15,6 +16,7 @@ use crate::telemetry::metrics::CONTRADICTIONS;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
+use terminal_cache::TerminalCache;
 use uuid::Uuid;
 
 /// Tunables of the payment operations.
@@ -92,6 +94,7 @@ pub struct Payments {
     store: Arc<dyn Store>,
     provider: Arc<dyn PaymentProvider>,
     settings: PaymentsSettings,
+    terminal: Arc<TerminalCache>,
 }
 
 impl Payments {
@@ -101,6 +104,7 @@ impl Payments {
         settings: PaymentsSettings,
     ) -> Self {
         Self {
+            terminal: TerminalCache::following(&store),
             store,
             provider,
             settings,
@@ -142,7 +146,9 @@ impl Payments {
         self.modify(reference, |cached, _| {
             let mut payin = cached.ok_or(PaymentsError::NotFound)?;
             change(&mut payin);
-            Ok((payin, false))
+            // Announced although streams report nothing of it: every replica's copy of a
+            // terminal payin must learn of it.
+            Ok((payin, true))
         })
         .await
     }
@@ -203,7 +209,13 @@ impl Payments {
         force_refresh: bool,
         language: Language,
     ) -> Result<Payin, PaymentsError> {
+        if !force_refresh && let Some(kept) = self.terminal.get(reference) {
+            return Ok(Arc::unwrap_or_clone(kept));
+        }
         let cached = self.store.load_payin(reference).await?;
+        if let Some(payin) = &cached {
+            self.terminal.offer(payin);
+        }
         let Some(cached) = cached else {
             // Not cached (expired, or created before this store): Novasend may still know it.
             return self

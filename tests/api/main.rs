@@ -17,6 +17,7 @@ mod sandbox;
 mod sandbox_journal;
 mod store_faults;
 mod streaming;
+mod terminal_cache;
 mod trace_context;
 mod transport;
 mod unknown_outcome;
