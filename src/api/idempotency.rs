@@ -85,20 +85,19 @@ async fn acquire(
     };
     loop {
         let sent = Instant::now();
+        // The first lease already covers the provider call that usually follows at once, so
+        // the fence before it needs no round trip of its own.
+        let first_lease = settings.provider_call_bound() + Duration::from_secs(1);
         let begun = store
-            .begin(
-                scope,
-                fingerprint,
-                settings.attempt_lease,
-                settings.idempotency_ttl,
-            )
+            .begin(scope, fingerprint, first_lease, settings.idempotency_ttl)
             .await
             .map_err(|e| error::store_unavailable(&e, language))?;
         match begun {
             Begin::Acquired { owner, resumed } => {
                 let leases = (settings.attempt_lease, settings.provider_call_bound());
+                let sent_lease_end = sent + first_lease;
                 let (attempt, keep_alive) =
-                    Attempt::hold(store.clone(), scope, owner, resumed, leases, sent);
+                    Attempt::hold(store.clone(), scope, owner, resumed, leases, sent_lease_end);
                 return Ok(Acquired::Owner(attempt, keep_alive));
             }
             Begin::Replay(outcome) => {

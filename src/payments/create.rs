@@ -38,7 +38,7 @@ impl Payments {
             .create_payin(command, upstream_key, language)
             .await
         {
-            Ok(created) => self.keep_created(command, created).await,
+            Ok(created) => self.keep_created(command, created, !posted_before).await,
             Err(e) if e.may_have_acted() => {
                 tracing::warn!(reference, error = %e, "create outcome unknown; reconciling");
                 self.reconcile_create(command, language)
@@ -73,7 +73,7 @@ impl Payments {
         let reference = command.reference.as_str();
         match self.provider.get_payin(reference, language).await {
             Ok(Some(found)) if answers_the_request(command, &found) => {
-                self.keep_created(command, found).await.map(Some)
+                self.keep_created(command, found, false).await.map(Some)
             }
             Ok(Some(_)) => Err(PaymentsError::ReferenceTaken),
             Ok(None) => Ok(None),
@@ -90,9 +90,10 @@ impl Payments {
         &self,
         command: &CreatePayinCommand,
         observed: ProviderPayin,
+        probably_new: bool,
     ) -> Result<Payin, PaymentsError> {
         let reference = command.reference.as_str();
-        self.modify(reference, |cached, now| {
+        self.modify_guessing(reference, probably_new, |cached, now| {
             let (mut payin, announce) = observe(
                 reference,
                 cached,

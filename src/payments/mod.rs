@@ -161,8 +161,22 @@ impl Payments {
         reference: &str,
         change: impl Fn(Option<Payin>, DateTime<Utc>) -> Result<(Payin, bool), PaymentsError>,
     ) -> Result<Payin, PaymentsError> {
-        for _ in 0..SAVE_ATTEMPTS {
-            let cached = self.store.load_payin(reference).await?;
+        self.modify_guessing(reference, false, change).await
+    }
+
+    /// `modify`, where `probably_new` skips the first read: a payin just created is most
+    /// likely not cached yet, and the compare-and-set says so if it is.
+    async fn modify_guessing(
+        &self,
+        reference: &str,
+        probably_new: bool,
+        change: impl Fn(Option<Payin>, DateTime<Utc>) -> Result<(Payin, bool), PaymentsError>,
+    ) -> Result<Payin, PaymentsError> {
+        for attempt in 0..SAVE_ATTEMPTS {
+            let cached = match attempt == 0 && probably_new {
+                true => None,
+                false => self.store.load_payin(reference).await?,
+            };
             let expected = cached.as_ref().map_or(0, |p| p.version);
             let (mut payin, announce) = change(cached, Utc::now())?;
             payin.version = expected + 1;

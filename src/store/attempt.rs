@@ -48,16 +48,17 @@ impl Drop for KeepAlive {
 }
 
 impl Attempt {
-    /// The attempt `owner` began at `began` (just before `begin` was sent), and the task that
-    /// keeps its lease alive until the returned guard is dropped. `call` bounds one provider
-    /// call, which the fence holds the record for.
+    /// The attempt `owner` holds until `held_until` (the lease `begin` granted, timed from
+    /// before it was sent), and the task that keeps its lease alive until the returned guard
+    /// is dropped. `lease` is what each renewal grants; `call` bounds one provider call, which
+    /// the fence holds the record for.
     pub fn hold(
         store: Arc<dyn Store>,
         scope: IdempotencyScope<'_>,
         owner: String,
         resumed: bool,
         (lease, call): (Duration, Duration),
-        began: Instant,
+        held_until: Instant,
     ) -> (Self, KeepAlive) {
         let attempt = Attempt {
             hold: Arc::new(Hold {
@@ -69,7 +70,7 @@ impl Attempt {
                 lease,
                 call,
                 state: Mutex::new(HoldState {
-                    held_until: began + lease,
+                    held_until,
                     lost: false,
                 }),
             }),

@@ -36,8 +36,14 @@ async fn a_renewed_attempt_keeps_its_record(store: Arc<dyn Store>) {
     let Begin::Acquired { owner, resumed } = begin(&store, lease).await else {
         panic!("the first begin owns the record");
     };
-    let (attempt, keep_alive) =
-        Attempt::hold(store.clone(), SCOPE, owner, resumed, (lease, lease), sent);
+    let (attempt, keep_alive) = Attempt::hold(
+        store.clone(),
+        SCOPE,
+        owner,
+        resumed,
+        (lease, lease),
+        sent + lease,
+    );
     for _ in 0..6 {
         tokio::time::sleep(lease / 2).await;
         assert_eq!(begin(&store, lease).await, Begin::InFlight);
@@ -61,8 +67,14 @@ async fn a_lapsed_attempt_is_fenced_off(store: Arc<dyn Store>) {
     let Begin::Acquired { owner, resumed } = begin(&store, lease).await else {
         panic!("the first begin owns the record");
     };
-    let (stale, keep_alive) =
-        Attempt::hold(store.clone(), SCOPE, owner, resumed, (lease, lease), sent);
+    let (stale, keep_alive) = Attempt::hold(
+        store.clone(),
+        SCOPE,
+        owner,
+        resumed,
+        (lease, lease),
+        sent + lease,
+    );
     drop(keep_alive);
     tokio::time::sleep(lease + Duration::from_millis(100)).await;
     let Begin::Acquired {
@@ -99,8 +111,14 @@ async fn the_fence_holds_the_record_over_the_call(store: Arc<dyn Store>) {
     let Begin::Acquired { owner, resumed } = begin(&store, lease).await else {
         panic!("the first begin owns the record");
     };
-    let (attempt, keep_alive) =
-        Attempt::hold(store.clone(), SCOPE, owner, resumed, (lease, call), sent);
+    let (attempt, keep_alive) = Attempt::hold(
+        store.clone(),
+        SCOPE,
+        owner,
+        resumed,
+        (lease, call),
+        sent + lease,
+    );
     attempt.fence().await.unwrap();
     let fenced = Instant::now();
     drop(keep_alive); // the replica dies in the middle of its provider call
