@@ -9,6 +9,7 @@ use crate::payments::Payments;
 use crate::proto as pb;
 use crate::store::ChangeNotice;
 use crate::telemetry::metrics::{OPEN_STREAMS, SHED};
+use futures_util::StreamExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -56,7 +57,15 @@ impl Drop for OpenStream {
     }
 }
 
-pub type UpdateStream = ReceiverStream<Result<pb::PayinUpdate, Status>>;
+type Item = Result<pb::PayinUpdate, Status>;
+
+/// Messages wait boxed in the channel: a channel's block holds 32 slots whatever its bound,
+/// and an unboxed update is large, so 10,000 streams would keep hundreds of MB of slots.
+pub type UpdateStream = futures_util::stream::Map<ReceiverStream<Box<Item>>, fn(Box<Item>) -> Item>;
+
+fn unbox(item: Box<Item>) -> Item {
+    *item
+}
 
 /// Opens a stream on `reference`: NOT_FOUND (or another error) before any message, else the
 /// snapshot at once and the changes after it.
@@ -91,7 +100,7 @@ pub async fn open(
         streams.closing.clone(),
         language,
     ));
-    Ok(ReceiverStream::new(receiver))
+    Ok(ReceiverStream::new(receiver).map(unbox as fn(Box<Item>) -> Item))
 }
 
 fn update(
@@ -123,19 +132,19 @@ async fn produce(
     payments: Payments,
     mut watch: Watch,
     snapshot: Payin,
-    sender: mpsc::Sender<Result<pb::PayinUpdate, Status>>,
+    sender: mpsc::Sender<Box<Item>>,
     mut closing: watch::Receiver<bool>,
     language: Language,
 ) {
     let reference = snapshot.reference.clone();
     let mut sequence = 1;
     if sender
-        .send(Ok(update(
+        .send(Box::new(Ok(update(
             &snapshot,
             None,
             pb::UpdateSource::Snapshot,
             sequence,
-        )))
+        ))))
         .await
         .is_err()
     {
@@ -154,10 +163,10 @@ async fn produce(
         let next = tokio::select! {
             () = sender.closed() => return,
             () = closed(&mut closing) => {
-                let _ = sender.send(Err(Status::unavailable(language.pick(
+                let _ = sender.send(Box::new(Err(Status::unavailable(language.pick(
                     "the server is shutting down; reopen the stream",
                     "le serveur s'arrête ; rouvrez le flux",
-                )))).await;
+                ))))).await;
                 return;
             }
             notice = watch.notices.recv() => match notice {
@@ -183,7 +192,7 @@ async fn produce(
                     tracing::warn!(reference, error = %e, "stream cannot read the store");
                     if since.elapsed() >= outage_limit {
                         let _ = sender
-                            .send(Err(error::store_unavailable(&e, language)))
+                            .send(Box::new(Err(error::store_unavailable(&e, language))))
                             .await;
                         return;
                     }
@@ -205,7 +214,7 @@ async fn produce(
             source(payin.last_source),
             sequence,
         );
-        if sender.send(Ok(message)).await.is_err() || payin.status.is_terminal() {
+        if sender.send(Box::new(Ok(message))).await.is_err() || payin.status.is_terminal() {
             return;
         }
         last = progress;
