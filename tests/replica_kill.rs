@@ -4,15 +4,13 @@
 
 mod common;
 
+use common::replica::Replica;
 use common::*;
 use payments_gateway::proto::payments_service_client::PaymentsServiceClient;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tonic::Code;
 use wiremock::matchers::method;
 use wiremock::{Mock, ResponseTemplate};
-
-const BINARY: &str = env!("CARGO_BIN_EXE_payments-gateway");
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_create_orphaned_by_kill_9_is_taken_over_within_seconds() {
@@ -31,32 +29,24 @@ async fn a_create_orphaned_by_kill_9_is_taken_over_within_seconds() {
         .mount(&novasend)
         .await;
 
-    let grpc_port = free_port();
-    let mut doomed = Command::new(BINARY)
-        .arg("serve")
-        .env_clear()
-        .env("PAYMENTS_GRPC_ADDR", format!("127.0.0.1:{grpc_port}"))
-        .env("PAYMENTS_HTTP_ADDR", format!("127.0.0.1:{}", free_port()))
-        .env("PAYMENTS_REDIS_URL", redis.url())
-        .env("NOVASEND_BASE_URL", novasend.uri())
-        .env("NOVASEND_API_KEY", API_KEY)
-        .env("NOVASEND_API_CLIENT", API_CLIENT)
+    let mut run_dir = common::replica::RunDir::new("replica-kill");
+    let env = [
+        ("PAYMENTS_REDIS_URL", redis.url()),
+        ("NOVASEND_BASE_URL", novasend.uri()),
+        ("NOVASEND_API_KEY", API_KEY.to_owned()),
+        ("NOVASEND_API_CLIENT", API_CLIENT.to_owned()),
         // An attempt may run for minutes (a POST and its reconciliation at 10 s each).
-        .env("PAYMENTS_UPSTREAM_TIMEOUT", "10s")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let endpoint = format!("http://127.0.0.1:{grpc_port}");
-    let mut doomed_client = None;
-    for _ in 0..250 {
-        if let Ok(c) = PaymentsServiceClient::connect(endpoint.clone()).await {
-            doomed_client = Some(c);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        ("PAYMENTS_UPSTREAM_TIMEOUT", "10s".to_owned()),
+    ]
+    .map(|(k, v)| (k.to_owned(), v));
+    let mut doomed = Replica::new("doomed", &run_dir.path, &env, free_port(), free_port());
+    if let Err(e) = doomed.start().await {
+        run_dir.keep();
+        panic!("{e}");
     }
-    let mut doomed_client = doomed_client.expect("the binary listens");
+    let mut doomed_client = PaymentsServiceClient::connect(doomed.grpc_url())
+        .await
+        .expect("the replica serves");
     let orphaned = tokio::spawn(async move {
         doomed_client
             .create_payin(create_request("order-k9", "key-k9"))
@@ -67,8 +57,7 @@ async fn a_create_orphaned_by_kill_9_is_taken_over_within_seconds() {
     while novasend.received_requests().await.unwrap().is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    doomed.kill().unwrap();
-    doomed.wait().unwrap();
+    doomed.kill9();
     let killed_at = Instant::now();
     // The connection died under the call: tonic reports it as a transport error.
     let cut = orphaned.await.unwrap().unwrap_err();

@@ -3,7 +3,7 @@
 //! neither pass the fence before a provider call nor record a result.
 
 use crate::common::*;
-use payments_gateway::store::attempt::Attempt;
+use payments_gateway::store::attempt::{Attempt, KeepAlive};
 use payments_gateway::store::memory::MemoryStore;
 use payments_gateway::store::redis::RedisStore;
 use payments_gateway::store::{Begin, IdempotencyScope, Store, StoreError, StoredOutcome};
@@ -29,21 +29,30 @@ async fn begin(store: &Arc<dyn Store>, lease: Duration) -> Begin {
     store.begin(SCOPE, "fp", lease, TTL).await.unwrap()
 }
 
-/// A live attempt (renewed by its keep-alive) is never taken over, however long it runs.
-async fn a_renewed_attempt_keeps_its_record(store: Arc<dyn Store>) {
-    let lease = Duration::from_millis(400);
+/// Opens the record and holds it as the runner does: renewals of `lease`, fences of `call`.
+async fn first_attempt(
+    store: &Arc<dyn Store>,
+    lease: Duration,
+    call: Duration,
+) -> (Attempt, KeepAlive) {
     let sent = Instant::now();
-    let Begin::Acquired { owner, resumed } = begin(&store, lease).await else {
+    let Begin::Acquired { owner, resumed } = begin(store, lease).await else {
         panic!("the first begin owns the record");
     };
-    let (attempt, keep_alive) = Attempt::hold(
+    Attempt::hold(
         store.clone(),
         SCOPE,
         owner,
         resumed,
-        (lease, lease),
+        (lease, call),
         sent + lease,
-    );
+    )
+}
+
+/// A live attempt (renewed by its keep-alive) is never taken over, however long it runs.
+async fn a_renewed_attempt_keeps_its_record(store: Arc<dyn Store>) {
+    let lease = Duration::from_millis(400);
+    let (attempt, keep_alive) = first_attempt(&store, lease, lease).await;
     for _ in 0..6 {
         tokio::time::sleep(lease / 2).await;
         assert_eq!(begin(&store, lease).await, Begin::InFlight);
@@ -63,18 +72,7 @@ async fn a_renewed_attempt_keeps_its_record(store: Arc<dyn Store>) {
 /// then fails its fence and cannot record anything, and the new owner's answer stands.
 async fn a_lapsed_attempt_is_fenced_off(store: Arc<dyn Store>) {
     let lease = Duration::from_millis(300);
-    let sent = Instant::now();
-    let Begin::Acquired { owner, resumed } = begin(&store, lease).await else {
-        panic!("the first begin owns the record");
-    };
-    let (stale, keep_alive) = Attempt::hold(
-        store.clone(),
-        SCOPE,
-        owner,
-        resumed,
-        (lease, lease),
-        sent + lease,
-    );
+    let (stale, keep_alive) = first_attempt(&store, lease, lease).await;
     drop(keep_alive);
     tokio::time::sleep(lease + Duration::from_millis(100)).await;
     let Begin::Acquired {
@@ -107,18 +105,7 @@ async fn a_lapsed_attempt_is_fenced_off(store: Arc<dyn Store>) {
 /// flight; after the call's bound, it is.
 async fn the_fence_holds_the_record_over_the_call(store: Arc<dyn Store>) {
     let (lease, call) = (Duration::from_millis(300), Duration::from_millis(1200));
-    let sent = Instant::now();
-    let Begin::Acquired { owner, resumed } = begin(&store, lease).await else {
-        panic!("the first begin owns the record");
-    };
-    let (attempt, keep_alive) = Attempt::hold(
-        store.clone(),
-        SCOPE,
-        owner,
-        resumed,
-        (lease, call),
-        sent + lease,
-    );
+    let (attempt, keep_alive) = first_attempt(&store, lease, call).await;
     attempt.fence().await.unwrap();
     let fenced = Instant::now();
     drop(keep_alive); // the replica dies in the middle of its provider call
