@@ -3,6 +3,7 @@
 
 use crate::domain::{Language, ObservationSource, Payin};
 use crate::payments::Payments;
+use crate::store::PollLease;
 use crate::telemetry::metrics::POLLS;
 use chrono::Utc;
 use std::time::Duration;
@@ -51,8 +52,8 @@ async fn reconcile(payments: &Payments, reference: &str) {
     }
     // The poll lease is shared with stream pollers: a watched payin is not read twice.
     let next = match store.try_poll_lease(reference, interval).await {
-        Ok(false) => interval,
-        Ok(true) => match counted(
+        Ok(PollLease::HeldFor(_)) => interval,
+        Ok(PollLease::Taken) => match counted(
             payments
                 .refresh(reference, Language::En, ObservationSource::Poll)
                 .await,

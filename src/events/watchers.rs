@@ -3,13 +3,16 @@
 
 use crate::domain::{Language, ObservationSource};
 use crate::payments::Payments;
-use crate::store::{ChangeNotice, Store};
+use crate::store::{ChangeNotice, PollLease, Store};
 use crate::telemetry::metrics::POLLS;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
+
+/// How long after another replica's lease ends this one tries to take the next.
+const LEASE_MARGIN: Duration = Duration::from_millis(10);
 
 /// Notices a single stream may fall behind by before it is told to resync.
 const PER_WATCH_CAPACITY: usize = 64;
@@ -128,19 +131,22 @@ async fn relay(mut changes: broadcast::Receiver<ChangeNotice>, watchers: Weak<Wa
 }
 
 /// Polls Novasend for a watched payin. Every replica with a watcher tries; the store's poll
-/// lease lets one of them through per poll interval, however many watchers and replicas.
+/// lease lets one of them through per poll interval, however many watchers and replicas, and
+/// tells the others when to try next, so each replica asks the store about once an interval.
 pub async fn poll_while_watched(payments: Payments, reference: String) {
     let interval = payments.settings().poll_interval;
-    // Trying several times per interval keeps the pace close to one poll per interval when
-    // replicas tick out of phase; the lease keeps it from going faster.
-    let tick = (interval / 4).max(Duration::from_millis(50));
+    let mut pause = (interval / 4).max(Duration::from_millis(50));
     loop {
-        tokio::time::sleep(tick).await;
+        tokio::time::sleep(pause).await;
         match payments.store().try_poll_lease(&reference, interval).await {
-            Ok(true) => {}
-            Ok(false) => continue,
+            Ok(PollLease::Taken) => pause = interval,
+            Ok(PollLease::HeldFor(left)) => {
+                pause = left + LEASE_MARGIN;
+                continue;
+            }
             Err(e) => {
                 tracing::debug!(reference, error = %e, "poll lease unavailable");
+                pause = (interval / 4).max(Duration::from_millis(50));
                 continue;
             }
         }

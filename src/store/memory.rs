@@ -2,8 +2,8 @@
 //! Redis: one mutex makes every check-then-act atomic.
 
 use super::{
-    Begin, CHANGE_FEED_CAPACITY, ChangeNotice, Claim, IdempotencyScope, SaveOptions, Store,
-    StoreError, StoredOutcome, new_owner,
+    Begin, CHANGE_FEED_CAPACITY, ChangeNotice, Claim, IdempotencyScope, PollLease, SaveOptions,
+    Store, StoreError, StoredOutcome, new_owner,
 };
 use crate::domain::Payin;
 use async_trait::async_trait;
@@ -326,10 +326,10 @@ impl Store for MemoryStore {
         &self,
         reference: &str,
         interval: Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<PollLease, StoreError> {
         Ok(self.with(|state, now| {
-            if state.poll_leases.contains_key(reference) {
-                return false;
+            if let Some(lease) = state.poll_leases.get(reference) {
+                return PollLease::HeldFor(lease.expires_at.saturating_duration_since(now));
             }
             state.poll_leases.insert(
                 reference.to_owned(),
@@ -338,7 +338,7 @@ impl Store for MemoryStore {
                     expires_at: now + interval,
                 },
             );
-            true
+            PollLease::Taken
         }))
     }
 

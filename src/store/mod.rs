@@ -164,10 +164,13 @@ pub trait Store: Send + Sync + 'static {
     /// Every change any replica announces, as it arrives here.
     fn changes(&self) -> broadcast::Receiver<ChangeNotice>;
 
-    /// Takes the right to poll Novasend for `reference` for the next `interval`, on one
-    /// replica. `false`: someone polled less than `interval` ago.
-    async fn try_poll_lease(&self, reference: &str, interval: Duration)
-    -> Result<bool, StoreError>;
+    /// Takes the right to poll the provider for `reference` for the next `interval`, on one
+    /// replica; or says how long the lease someone else took still runs.
+    async fn try_poll_lease(
+        &self,
+        reference: &str,
+        interval: Duration,
+    ) -> Result<PollLease, StoreError>;
 
     /// Takes up to `limit` non-terminal payins whose reconciliation is due and holds them
     /// for `hold`, so that other replicas skip them meanwhile.
@@ -197,6 +200,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Claim>, StoreError>;
 
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// What `try_poll_lease` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollLease {
+    /// This caller polls now.
+    Taken,
+    /// Another poll happened lately; the next may come after this long.
+    HeldFor(Duration),
 }
 
 /// How a payin is saved.

@@ -6,8 +6,8 @@ mod feed;
 mod scripts;
 
 use super::{
-    Begin, CHANGE_FEED_CAPACITY, ChangeNotice, Claim, IdempotencyScope, SaveOptions, Store,
-    StoreError, StoredOutcome, new_owner,
+    Begin, CHANGE_FEED_CAPACITY, ChangeNotice, Claim, IdempotencyScope, PollLease, SaveOptions,
+    Store, StoreError, StoredOutcome, new_owner,
 };
 use crate::domain::Payin;
 use async_trait::async_trait;
@@ -312,19 +312,19 @@ impl Store for RedisStore {
         &self,
         reference: &str,
         interval: Duration,
-    ) -> Result<bool, StoreError> {
-        let taken: Option<String> = self
-            .query(
+    ) -> Result<PollLease, StoreError> {
+        let remaining: i64 = self
+            .run(
                 "try_poll_lease",
-                redis::cmd("SET")
-                    .arg(format!("pgw:poll-lease:{reference}"))
-                    .arg(1)
-                    .arg("NX")
-                    .arg("PX")
+                POLL_LEASE
+                    .key(format!("pgw:poll-lease:{reference}"))
                     .arg(millis(interval)),
             )
             .await?;
-        Ok(taken.is_some())
+        Ok(match u64::try_from(remaining) {
+            Ok(ms) => PollLease::HeldFor(Duration::from_millis(ms)),
+            Err(_) => PollLease::Taken,
+        })
     }
 
     async fn claim_due_reconciliations(

@@ -157,3 +157,13 @@ return redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[2])
 ",
     )
 });
+
+/// Takes a poll lease, or tells how long the current one still runs (in ms).
+pub static POLL_LEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) then return -1 end
+return redis.call('PTTL', KEYS[1])
+",
+    )
+});
