@@ -178,7 +178,8 @@ async fn produce(
         };
         let payin = match next {
             Some(announced) => announced,
-            None => match payments.store().load_payin(&reference).await {
+            // Boxed: the read's state would otherwise sit in every idle stream's task.
+            None => match Box::pin(payments.store().load_payin(&reference)).await {
                 Ok(Some(stored)) => {
                     store_down_since = None;
                     stored

@@ -150,9 +150,9 @@ pub async fn poll_while_watched(payments: Payments, reference: String) {
                 continue;
             }
         }
-        let polled = payments
-            .refresh(&reference, Language::En, ObservationSource::Poll)
-            .await;
+        // Boxed: the read's state is large and would otherwise sit in every idle poller.
+        let polled =
+            Box::pin(payments.refresh(&reference, Language::En, ObservationSource::Poll)).await;
         metrics::counter!(POLLS, "source" => "stream", "result" => if polled.is_ok() { "ok" } else { "error" }).increment(1);
         match polled {
             Ok(Some(payin)) if payin.status.is_terminal() => return,

@@ -11,6 +11,9 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
+/// The spans through which a caller's trace reaches the provider.
+const PROPAGATING_SPANS: [&str; 3] = ["rpc", "webhook", "novasend"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {
     #[default]
@@ -104,9 +107,14 @@ where
         None => SdkTracerProvider::builder().build(),
     };
     let tracer = provider.tracer("payments-gateway");
-    // Only our own spans go out: not every hyper or h2 internal event.
-    let only_ours = tracing_subscriber::filter::filter_fn(|metadata| {
-        metadata.is_span() && metadata.target().starts_with("payments_gateway")
+    // Only our own spans go out: not every hyper or h2 internal event. Without an exporter,
+    // only the spans that carry a trace to the provider (the server span of a call or a
+    // webhook, and the provider call itself) are worth their cost.
+    let exporting = otlp.is_some();
+    let only_ours = tracing_subscriber::filter::filter_fn(move |metadata| {
+        metadata.is_span()
+            && metadata.target().starts_with("payments_gateway")
+            && (exporting || PROPAGATING_SPANS.contains(&metadata.name()))
     });
     let layer = tracing_opentelemetry::layer()
         .with_tracer(tracer)

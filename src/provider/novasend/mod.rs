@@ -108,7 +108,7 @@ impl NovasendClient {
         let (method, template) = operation.route();
         let span = tracing::info_span!(
             "novasend",
-            otel.name = format!("{method} {template}"),
+            otel.name = %format_args!("{method} {template}"),
             otel.kind = "client",
             http.request.method = %method,
             url.template = template,

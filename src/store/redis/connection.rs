@@ -53,7 +53,7 @@ impl Connection {
             .clone();
         let span = tracing::info_span!(
             "redis",
-            otel.name = format!("redis {operation}"),
+            otel.name = %format_args!("redis {operation}"),
             otel.kind = "client",
             db.system = "redis",
             db.operation = operation,
