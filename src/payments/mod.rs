@@ -281,7 +281,9 @@ fn observe(
     let Some(mut payin) = cached else {
         let mut payin = Payin::first_seen(reference, "", "", observed, now);
         payin.last_source = source;
-        return (payin, true);
+        // Not announced: a stream opens only on a payin already cached (its snapshot is
+        // read after it subscribes), so nobody can be waiting for the first state.
+        return (payin, false);
     };
     let applied = payin.apply(observed, now);
     match applied {
