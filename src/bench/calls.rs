@@ -2,8 +2,9 @@
 //! sandbox's request counts, a payment accepted on the sandbox's page.
 
 use crate::proto::payments_service_client::PaymentsServiceClient;
-use crate::proto::{CreatePayinRequest, Payin};
+use crate::proto::{CreatePayinRequest, Payin, PayinUpdate, StreamPayinUpdatesRequest};
 use futures_util::StreamExt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tonic::transport::Channel;
 
@@ -56,6 +57,22 @@ pub async fn create_many(
         .collect()
 }
 
+/// The pause before attempt `attempt + 1`: half the exponential step, plus a pseudo-random
+/// share of the other half (seeded per process, reference and attempt).
+pub fn backoff(reference: &str, attempt: u32) -> Duration {
+    use std::hash::BuildHasher;
+    static SEED: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    let step = FIRST_BACKOFF
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(LONGEST_BACKOFF);
+    let draw = SEED
+        .get_or_init(Default::default)
+        .hash_one((reference, attempt))
+        % 1000;
+    step / 2 + step / 2 * u32::try_from(draw).unwrap_or(0) / 1000
+}
+
 /// The token at the end of a sandbox payment URL (`…/pay/<token>`).
 pub fn payment_token(payment_url: &str) -> Option<&str> {
     payment_url.rsplit_once("/pay/").map(|(_, token)| token)
@@ -84,9 +101,56 @@ pub async fn sandbox_requests(
 
 pub const GET_PAYIN_ROUTE: &str = "GET /v1/payin/{reference}";
 
+/// How often a stream refused with RESOURCE_EXHAUSTED is opened again, and the backoff.
+const RETRIES: u32 = 30;
+const FIRST_BACKOFF: Duration = Duration::from_millis(25);
+const LONGEST_BACKOFF: Duration = Duration::from_secs(1);
+
+/// A stream and its SNAPSHOT, opened as a well-behaved caller does: RESOURCE_EXHAUSTED
+/// (the replica sheds) is tried again after an exponential backoff with jitter (25 ms
+/// doubling to 1 s, each pause drawn in its upper half), up to `RETRIES` times; every refusal
+/// is counted in `refused`.
+pub async fn open_stream(
+    client: &mut PaymentsServiceClient<Channel>,
+    reference: &str,
+    refused: &AtomicU64,
+) -> Result<(tonic::Streaming<PayinUpdate>, PayinUpdate), String> {
+    for attempt in 0..=RETRIES {
+        let request = StreamPayinUpdatesRequest {
+            reference: reference.to_owned(),
+        };
+        let status = match client.stream_payin_updates(request).await {
+            Ok(stream) => {
+                let mut stream = stream.into_inner();
+                match stream.message().await {
+                    Ok(Some(snapshot)) => return Ok((stream, snapshot)),
+                    Ok(None) => return Err("ended before its snapshot".into()),
+                    Err(status) => status,
+                }
+            }
+            Err(status) => status,
+        };
+        if status.code() != tonic::Code::ResourceExhausted || attempt == RETRIES {
+            return Err(format!("{:?}", status.code()));
+        }
+        refused.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(backoff(reference, attempt)).await;
+    }
+    unreachable!("the last attempt returns")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_a_second_with_jitter_in_its_upper_half() {
+        for attempt in 0..40 {
+            let step = (FIRST_BACKOFF * (1u32 << attempt.min(16))).min(LONGEST_BACKOFF);
+            let pause = backoff("order-1", attempt);
+            assert!(pause >= step / 2 && pause <= step, "{attempt}: {pause:?}");
+        }
+    }
 
     #[test]
     fn the_token_ends_the_payment_url() {

@@ -10,8 +10,10 @@ mod load;
 mod otlp;
 mod procs;
 mod report;
+mod streams;
 mod sys;
 mod unary;
+mod watch;
 
 use report::{Header, Report};
 use std::path::PathBuf;
@@ -35,7 +37,12 @@ pub struct BenchArgs {
 
 type Group = (&'static str, &'static [(&'static str, &'static str)]);
 
-const GROUPS: &[Group] = &[("get", unary::FIGURES), ("create", create::FIGURES)];
+const GROUPS: &[Group] = &[
+    ("get", unary::FIGURES),
+    ("create", create::FIGURES),
+    ("streams", streams::FIGURES),
+    ("watch", watch::FIGURES),
+];
 
 /// Runs the bench; Ctrl-C or SIGTERM stop it (and its children) at once.
 pub async fn run(args: BenchArgs) -> Result<PathBuf, String> {
@@ -83,6 +90,8 @@ async fn run_all(args: &BenchArgs) -> Result<PathBuf, String> {
         let outcome = match *name {
             "get" => unary::run(&dir, &mut report).await,
             "create" => create::run(&dir, ticks, &mut report).await,
+            "streams" => streams::run(&dir, &mut report).await,
+            "watch" => watch::run(&dir, &mut report).await,
             _ => unreachable!("a known group"),
         };
         if let Err(e) = outcome {

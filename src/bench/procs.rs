@@ -249,11 +249,10 @@ impl Sandbox {
     }
 }
 
-/// A replica of the service, or the bare baseline: a gRPC port (and an HTTP one).
+/// A replica of the service, or the bare baseline, and its gRPC port.
 pub struct Service {
     pub proc: Proc,
     pub grpc_port: u16,
-    pub http_port: u16,
 }
 
 /// Ports chosen before the start, so that a sandbox can be told where webhooks go.
@@ -327,7 +326,6 @@ impl Service {
         let mut service = Self {
             proc,
             grpc_port: ports.grpc,
-            http_port: ports.http,
         };
         service.wait_serving().await?;
         Ok(service)
