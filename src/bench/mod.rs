@@ -75,6 +75,9 @@ async fn run_all(args: &BenchArgs) -> Result<PathBuf, String> {
     let began = Instant::now();
     let now = chrono::Local::now();
     let ticks = sys::ClockTicks::read();
+    // Taken at the start: the binary was built from this tree.
+    let commit = sys::git_commit(std::path::Path::new(env!("CARGO_MANIFEST_DIR")));
+    let load_before = sys::load_average();
     let mut dir = procs::RunDir::new()?;
     dir.keep = args.keep_logs;
     println!("payments-gateway bench: logs in {}", dir.path.display());
@@ -111,8 +114,15 @@ async fn run_all(args: &BenchArgs) -> Result<PathBuf, String> {
         date: now.format("%Y-%m-%d").to_string(),
         started: now.format("%Y-%m-%d %H:%M:%S %z").to_string(),
         command: "cargo run --release -- bench".into(),
-        commit: sys::git_commit(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))),
-        machine: sys::machine_description(ticks),
+        commit,
+        machine: {
+            let mut machine = sys::machine_description(ticks);
+            machine.push(format!(
+                "load average (1, 5, 15 min) before the run: {load_before}; after: {}",
+                sys::load_average()
+            ));
+            machine
+        },
         took_seconds: began.elapsed().as_secs_f64(),
     };
     println!("\n{}", report.table());

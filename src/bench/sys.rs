@@ -137,6 +137,15 @@ pub fn machine_description(ticks: ClockTicks) -> Vec<String> {
     ]
 }
 
+/// The 1, 5 and 15 minute load averages (other work on the machine shows here).
+pub fn load_average() -> String {
+    read("/proc/loadavg")
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// The first line a local program prints, if it runs.
 pub fn command_line(program: &str, args: &[&str]) -> Option<String> {
     let output = std::process::Command::new(program)
