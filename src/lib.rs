@@ -1,6 +1,7 @@
 //! payments-gateway: a gRPC service for mobile-money payins over Novasend.
 
 pub mod api;
+pub mod bench;
 pub mod client;
 pub mod config;
 pub mod domain;

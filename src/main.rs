@@ -1,4 +1,5 @@
 use clap::{Parser, Subcommand};
+use payments_gateway::bench::{self, BenchArgs, bare::BareArgs};
 use payments_gateway::client::{self, ClientArgs};
 use payments_gateway::config::{Config, SandboxArgs, ServeArgs};
 use payments_gateway::domain::Countries;
@@ -25,6 +26,12 @@ enum Command {
     Sandbox(SandboxArgs),
     /// Talk to a running service.
     Client(ClientArgs),
+    /// Measure every performance figure against its target (starts its own Redis,
+    /// sandbox and replicas on loopback; about three minutes).
+    Bench(BenchArgs),
+    /// The bench's bare baseline (started by `bench`).
+    #[command(hide = true)]
+    BenchBare(Box<BareArgs>),
 }
 
 #[tokio::main]
@@ -34,6 +41,20 @@ async fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(*args).await,
         None => serve(cli.serve).await,
         Some(Command::Sandbox(args)) => run_sandbox(args).await,
+        Some(Command::Bench(args)) => match bench::run(args).await {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("payments-gateway bench: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Some(Command::BenchBare(args)) => match bench::bare::run(*args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("payments-gateway bench-bare: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Some(Command::Client(args)) => {
             install_crypto_provider();
             match client::run(args).await {

@@ -9,7 +9,7 @@ use crate::events::reconciler;
 use crate::events::watchers::Watchers;
 use crate::events::webhook::WebhookState;
 use crate::payments::Payments;
-use crate::proto::payments_service_server::PaymentsServiceServer;
+use crate::proto::payments_service_server::{PaymentsService, PaymentsServiceServer};
 use crate::provider::PaymentProvider;
 use crate::provider::novasend::{NovasendClient, NovasendConfig};
 use crate::provider::sandbox::{self, SandboxHandle};
@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Certificate, Identity, Server, ServerTlsConfig};
@@ -159,43 +160,9 @@ impl Application {
             health_reporter.clone(),
             self.closing.subscribe(),
         ));
-        let reflection_v1 = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .map_err(|e| e.to_string())?;
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()
-            .map_err(|e| e.to_string())?;
-        let limits = &self.limits;
-        let payments_service = PaymentsServiceServer::new(self.api)
-            .max_decoding_message_size(limits.max_message_bytes)
-            .max_encoding_message_size(limits.max_message_bytes);
-        let auth = self.auth.clone();
-        let payments_service =
-            InterceptedService::new(payments_service, move |request| auth.check(request));
-
-        let mut builder = Server::builder()
-            // Advertised, so a client queues in its transport instead of being refused;
-            // the bound that sheds is the replica's in-flight limit (PaymentsApi).
-            .max_concurrent_streams(
-                u32::try_from(limits.max_concurrent_per_connection).unwrap_or(u32::MAX),
-            )
-            .timeout(limits.request_timeout)
-            .http2_keepalive_interval(Some(limits.keepalive_interval))
-            .http2_keepalive_timeout(Some(limits.keepalive_timeout));
-        if let Some(tls) = &self.tls {
-            let mut tls_config = ServerTlsConfig::new()
-                .identity(Identity::from_pem(&tls.cert, tls.key.expose_secret()));
-            if let Some(ca) = &tls.client_ca {
-                tls_config = tls_config.client_ca_root(Certificate::from_pem(ca));
-            }
-            builder = builder
-                .tls_config(tls_config)
-                .map_err(|e| format!("PAYMENTS_TLS_*: {e}"))?;
-        }
+        let (reflection_v1, reflection_v1alpha) = reflection_services()?;
+        let payments_service = payments_service(self.api, &self.limits, self.auth.clone());
+        let mut builder = grpc_server(&self.limits, self.tls.as_ref())?;
         let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
         let grpc = builder
             .add_service(health_service)
@@ -262,6 +229,70 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// The gRPC server builder every `PaymentsService` of this binary is served through (the
+/// service, and the bench's bare baseline): timeout, keepalive, the advertised stream limit
+/// and TLS when configured. Feed it `grpc_incoming`.
+pub fn grpc_server(limits: &Limits, tls: Option<&TlsConfig>) -> Result<Server, String> {
+    let mut builder = Server::builder()
+        // Advertised, so a client queues in its transport instead of being refused;
+        // the bound that sheds is the replica's in-flight limit (PaymentsApi).
+        .max_concurrent_streams(
+            u32::try_from(limits.max_concurrent_per_connection).unwrap_or(u32::MAX),
+        )
+        .timeout(limits.request_timeout)
+        .http2_keepalive_interval(Some(limits.keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout));
+    if let Some(tls) = tls {
+        let mut tls_config =
+            ServerTlsConfig::new().identity(Identity::from_pem(&tls.cert, tls.key.expose_secret()));
+        if let Some(ca) = &tls.client_ca {
+            tls_config = tls_config.client_ca_root(Certificate::from_pem(ca));
+        }
+        builder = builder
+            .tls_config(tls_config)
+            .map_err(|e| format!("PAYMENTS_TLS_*: {e}"))?;
+    }
+    Ok(builder)
+}
+
+/// A `PaymentsService` implementation with the message limits and the caller-auth interceptor.
+pub fn payments_service<S: PaymentsService>(
+    service: S,
+    limits: &Limits,
+    auth: BearerAuth,
+) -> InterceptedService<PaymentsServiceServer<S>, impl Interceptor + Clone + Send + Sync + 'static>
+{
+    let server = PaymentsServiceServer::new(service)
+        .max_decoding_message_size(limits.max_message_bytes)
+        .max_encoding_message_size(limits.max_message_bytes);
+    InterceptedService::new(server, move |request| auth.check(request))
+}
+
+/// Server reflection, v1 and v1alpha, for this API and health.
+pub fn reflection_services() -> Result<
+    (
+        tonic_reflection::server::v1::ServerReflectionServer<
+            impl tonic_reflection::server::v1::ServerReflection,
+        >,
+        tonic_reflection::server::v1alpha::ServerReflectionServer<
+            impl tonic_reflection::server::v1alpha::ServerReflection,
+        >,
+    ),
+    String,
+> {
+    let v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| e.to_string())?;
+    let v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|e| e.to_string())?;
+    Ok((v1, v1alpha))
 }
 
 async fn set_health(

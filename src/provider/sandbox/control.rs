@@ -1,5 +1,6 @@
 //! The sandbox's test controls: the fault middleware in front of the Novasend API, the
-//! `/_sandbox/faults` rules and the `/_sandbox/journal` of processed writes.
+//! `/_sandbox/faults` rules, the `/_sandbox/journal` of processed writes and the
+//! `/_sandbox/stats` of requests served by route (faulted ones included).
 
 use super::faults::{Fault, FaultKind};
 use super::journal::JournalPage;
@@ -102,4 +103,44 @@ pub(super) async fn clear_faults(State(shared): State<Arc<Shared>>) -> StatusCod
 
 pub(super) async fn journal(State(shared): State<Arc<Shared>>) -> Json<JournalPage> {
     Json(shared.journal().page())
+}
+
+/// Counts each API request by method and route template, before any fault applies.
+pub(super) async fn count_requests(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let key = format!("{} {}", request.method(), route(request.uri().path()));
+    *shared.stats().entry(key).or_default() += 1;
+    next.run(request).await
+}
+
+/// `{"requests": {"GET /v1/payin/{reference}": 12, "POST /v1/payin/sessions": 3}}`.
+pub(super) async fn stats(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    Json(json!({ "requests": *shared.stats() }))
+}
+
+/// The API route template a path matches.
+fn route(path: &str) -> &'static str {
+    match path.strip_prefix("/v1/payin/") {
+        Some("sessions") => "/v1/payin/sessions",
+        Some(rest) if rest.ends_with("/refund") => "/v1/payin/{reference}/refund",
+        Some(_) => "/v1/payin/{reference}",
+        None => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn paths_are_counted_by_route_template() {
+        assert_eq!(super::route("/v1/payin/sessions"), "/v1/payin/sessions");
+        assert_eq!(super::route("/v1/payin/pr_1"), "/v1/payin/{reference}");
+        assert_eq!(
+            super::route("/v1/payin/pr_1/refund"),
+            "/v1/payin/{reference}/refund"
+        );
+        assert_eq!(super::route("/elsewhere"), "other");
+    }
 }

@@ -25,6 +25,7 @@ use chrono::Utc;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use state::{Ledger, SandboxPayin, Step, error_json};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -73,6 +74,8 @@ struct Shared {
     ledger: Mutex<Ledger>,
     faults: Mutex<faults::Faults>,
     journal: Mutex<journal::Journal>,
+    /// Requests served by route (`GET /v1/payin/{reference}` …), for `GET /_sandbox/stats`.
+    stats: Mutex<BTreeMap<String, u64>>,
     webhooks: reqwest::Client,
 }
 
@@ -87,6 +90,10 @@ impl Shared {
 
     fn journal(&self) -> MutexGuard<'_, journal::Journal> {
         self.journal.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn stats(&self) -> MutexGuard<'_, BTreeMap<String, u64>> {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn payment_url(&self, payin: &SandboxPayin) -> String {
@@ -133,6 +140,7 @@ pub fn start(listener: TcpListener, config: SandboxConfig) -> Result<SandboxHand
         ledger: Mutex::default(),
         faults: Mutex::new(faults),
         journal: Mutex::default(),
+        stats: Mutex::default(),
         webhooks,
     });
     let api = Router::new()
@@ -142,6 +150,10 @@ pub fn start(listener: TcpListener, config: SandboxConfig) -> Result<SandboxHand
         .layer(middleware::from_fn_with_state(
             shared.clone(),
             control::inject_faults,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            shared.clone(),
+            control::count_requests,
         ));
     let router = Router::new()
         .merge(api)
@@ -155,6 +167,7 @@ pub fn start(listener: TcpListener, config: SandboxConfig) -> Result<SandboxHand
                 .delete(control::clear_faults),
         )
         .route("/_sandbox/journal", get(control::journal))
+        .route("/_sandbox/stats", get(control::stats))
         .with_state(shared);
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, router).await {

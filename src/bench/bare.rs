@@ -1,0 +1,119 @@
+//! The bare baseline: a `PaymentsService` whose GetPayin answers a pre-built `Payin` (the
+//! very message the real service gave for that reference, so of the same encoded size),
+//! served through the same server builder, interceptor, message limits, incoming (nodelay),
+//! health and reflection services as the real one (`startup::grpc_server`). Run as the hidden
+//! `payments-gateway bench-bare` subcommand, reading the same environment as `serve`.
+
+use crate::api::auth::BearerAuth;
+use crate::config::{Config, ServeArgs};
+use crate::proto::payments_service_server::PaymentsService;
+use crate::proto::{
+    CreatePayinRequest, GetPayinRequest, Payin, PayinUpdate, Refund, RefundRequest,
+    StreamPayinUpdatesRequest,
+};
+use crate::startup::{grpc_incoming, grpc_server, payments_service, reflection_services};
+use prost::Message;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use tonic::{Request, Response, Status};
+
+#[derive(clap::Args)]
+pub struct BareArgs {
+    /// A directory of `<reference>.pb` files, each an encoded `Payin` to answer.
+    #[arg(long)]
+    pub payins_dir: PathBuf,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Clone)]
+pub struct BarePayments {
+    payins: Arc<HashMap<String, Payin>>,
+}
+
+impl BarePayments {
+    pub fn load(dir: &Path) -> Result<Self, String> {
+        let mut payins = HashMap::new();
+        let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        for entry in entries {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            let Some(reference) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".pb"))
+            else {
+                continue;
+            };
+            let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let payin =
+                Payin::decode(bytes.as_slice()).map_err(|e| format!("{}: {e}", path.display()))?;
+            payins.insert(reference.to_owned(), payin);
+        }
+        Ok(Self {
+            payins: Arc::new(payins),
+        })
+    }
+}
+
+type NoUpdates = Pin<Box<dyn futures_util::Stream<Item = Result<PayinUpdate, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl PaymentsService for BarePayments {
+    async fn create_payin(
+        &self,
+        _request: Request<CreatePayinRequest>,
+    ) -> Result<Response<Payin>, Status> {
+        Err(Status::unimplemented("bare baseline: GetPayin only"))
+    }
+
+    async fn get_payin(
+        &self,
+        request: Request<GetPayinRequest>,
+    ) -> Result<Response<Payin>, Status> {
+        match self.payins.get(&request.get_ref().reference) {
+            Some(payin) => Ok(Response::new(payin.clone())),
+            None => Err(Status::not_found("bare baseline: unknown reference")),
+        }
+    }
+
+    type StreamPayinUpdatesStream = NoUpdates;
+
+    async fn stream_payin_updates(
+        &self,
+        _request: Request<StreamPayinUpdatesRequest>,
+    ) -> Result<Response<NoUpdates>, Status> {
+        Err(Status::unimplemented("bare baseline: GetPayin only"))
+    }
+
+    async fn refund(&self, _request: Request<RefundRequest>) -> Result<Response<Refund>, Status> {
+        Err(Status::unimplemented("bare baseline: GetPayin only"))
+    }
+}
+
+/// Serves the bare baseline on PAYMENTS_GRPC_ADDR until the process is killed.
+pub async fn run(args: BareArgs) -> Result<(), String> {
+    crate::startup::install_crypto_provider();
+    let config = Config::from_args(&args.serve).map_err(|errors| errors.join("; "))?;
+    let bare = BarePayments::load(&args.payins_dir)?;
+    let listener = tokio::net::TcpListener::bind(config.grpc_addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.grpc_addr))?;
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    for name in ["", "payments.v1.PaymentsService"] {
+        health_reporter
+            .set_service_status(name, tonic_health::ServingStatus::Serving)
+            .await;
+    }
+    let (reflection_v1, reflection_v1alpha) = reflection_services()?;
+    let auth = BearerAuth::new(config.auth_tokens.clone());
+    grpc_server(&config.limits, config.tls.as_ref())?
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(payments_service(bare, &config.limits, auth))
+        .serve_with_incoming(grpc_incoming(listener))
+        .await
+        .map_err(|e| e.to_string())
+}

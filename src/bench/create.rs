@@ -1,0 +1,272 @@
+//! Figure c: CreatePayin at 64 in flight over a few connections: CPU of the service and of
+//! Redis per create, errors, and the latency added over calling the sandbox directly.
+
+use super::calls::{WAITING_MSISDN, create_request};
+use super::load::{self, Outcome, closed_loop, connect, ms};
+use super::procs::{API_CLIENT, API_KEY, Ports, Redis, RunDir, Sandbox, Service};
+use super::report::Report;
+use super::sys::{self, ClockTicks};
+use crate::proto::payments_service_client::PaymentsServiceClient;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+use tonic::transport::Channel;
+
+const IN_FLIGHT: usize = 64;
+const CONNECTIONS: usize = 2;
+const WARM_UP: Duration = Duration::from_secs(1);
+const WINDOW: Duration = Duration::from_secs(3);
+const ROUNDS: usize = 2;
+const SINGLE_WINDOW: Duration = Duration::from_secs(2);
+
+pub const FIGURES: &[(&str, &str)] = &[
+    ("c. CreatePayin: service CPU per create", "≤ 80 µs"),
+    ("c. CreatePayin: Redis CPU per create", "≤ 40 µs"),
+    ("c. CreatePayin: errors at 64 in flight", "0"),
+    (
+        "c. CreatePayin: p50 added over the sandbox direct",
+        "≤ 1 ms",
+    ),
+    (
+        "c. CreatePayin: p99 added over the sandbox direct",
+        "≤ 5 ms",
+    ),
+];
+
+/// CPU ticks of each measured process.
+#[derive(Default, Clone, Copy)]
+struct Cpu {
+    service: u64,
+    redis: u64,
+    sandbox: u64,
+    bench: u64,
+}
+
+impl Cpu {
+    fn read(service: u32, redis: u32, sandbox: u32) -> Result<Self, String> {
+        Ok(Self {
+            service: sys::cpu_ticks(service)?,
+            redis: sys::cpu_ticks(redis)?,
+            sandbox: sys::cpu_ticks(sandbox)?,
+            bench: sys::cpu_ticks(std::process::id())?,
+        })
+    }
+
+    fn since(self, before: Self) -> Self {
+        Self {
+            service: self.service - before.service,
+            redis: self.redis - before.redis,
+            sandbox: self.sandbox - before.sandbox,
+            bench: self.bench - before.bench,
+        }
+    }
+
+    fn add(&mut self, other: Self) {
+        self.service += other.service;
+        self.redis += other.redis;
+        self.sandbox += other.sandbox;
+        self.bench += other.bench;
+    }
+}
+
+pub async fn run(dir: &RunDir, ticks: ClockTicks, report: &mut Report) -> Result<(), String> {
+    let section = "c: CreatePayin";
+    let redis = Redis::start(&dir.path, "redis-create").await?;
+    let sandbox = Sandbox::start(&dir.path, "sandbox-create", "1h", None).await?;
+    let service = Service::start(
+        &dir.path,
+        "service-create",
+        Ports::free()?,
+        &redis,
+        &sandbox,
+        &[],
+    )
+    .await?;
+    let channels = connect(&service.grpc_url(), CONNECTIONS).await?;
+    let http = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .timeout(load::CALL_TIMEOUT)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let ids = Arc::new(AtomicU64::new(0));
+
+    through_service(&channels, &ids, WARM_UP).await;
+    direct(&http, &sandbox.base_url(), &ids, WARM_UP).await;
+    let mut served = Outcome::default();
+    let mut straight = Outcome::default();
+    let mut cpu = Cpu::default();
+    let pids = (service.proc.pid(), redis.proc.pid(), sandbox.proc.pid());
+    for _ in 0..ROUNDS {
+        straight.add(direct(&http, &sandbox.base_url(), &ids, WINDOW).await);
+        let before = Cpu::read(pids.0, pids.1, pids.2)?;
+        served.add(through_service(&channels, &ids, WINDOW).await);
+        cpu.add(Cpu::read(pids.0, pids.1, pids.2)?.since(before));
+    }
+
+    // Unloaded: one call at a time, for what the service adds when nothing queues.
+    let (mut single_served, mut single_straight) = (Outcome::default(), Outcome::default());
+    single_straight.add(direct_with(&http, &sandbox.base_url(), &ids, 1, SINGLE_WINDOW).await);
+    single_served.add(through_service_with(&channels[..1], &ids, 1, SINGLE_WINDOW).await);
+    report.context(
+        section,
+        format!(
+            "one call at a time, through the service: {}",
+            single_served.summary()
+        ),
+    );
+    report.context(
+        section,
+        format!(
+            "one call at a time, sandbox direct: {}",
+            single_straight.summary()
+        ),
+    );
+
+    let per_create = |t: u64| ticks.to_duration(t).as_secs_f64() * 1e6 / served.calls.max(1) as f64;
+    let (service_us, redis_us) = (per_create(cpu.service), per_create(cpu.redis));
+    report.context(
+        section,
+        format!(
+            "through the service ({IN_FLIGHT} in flight, {CONNECTIONS} connections): {}",
+            served.summary()
+        ),
+    );
+    report.context(
+        section,
+        format!(
+            "sandbox direct (reqwest, {IN_FLIGHT} in flight): {}",
+            straight.summary()
+        ),
+    );
+    report.context(
+        section,
+        format!(
+            "CPU per create while creating through the service: service {service_us:.0} µs, Redis {redis_us:.0} µs, sandbox {:.0} µs, bench client {:.0} µs (resolution: one clock tick = {:.2} µs per create)",
+            per_create(cpu.sandbox),
+            per_create(cpu.bench),
+            per_create(1),
+        ),
+    );
+    report.row(
+        FIGURES[0].0,
+        format!("{service_us:.0} µs"),
+        FIGURES[0].1,
+        service_us <= 80.0,
+    );
+    report.row(
+        FIGURES[1].0,
+        format!("{redis_us:.0} µs"),
+        FIGURES[1].1,
+        redis_us <= 40.0,
+    );
+    report.row(
+        FIGURES[2].0,
+        format!(
+            "{} ({})",
+            served.error_count(),
+            load::errors_text(&served.errors)
+        ),
+        FIGURES[2].1,
+        served.error_count() == 0,
+    );
+    for (i, q, limit_us) in [(3, 0.5, 1_000), (4, 0.99, 5_000)] {
+        let (through, straight_q) = (served.quantile_us(q), straight.quantile_us(q));
+        let added = through.saturating_sub(straight_q);
+        report.row(
+            FIGURES[i].0,
+            format!(
+                "{} ({} vs {} direct)",
+                ms(added),
+                ms(through),
+                ms(straight_q)
+            ),
+            FIGURES[i].1,
+            added <= limit_us,
+        );
+    }
+    Ok(())
+}
+
+async fn through_service(channels: &[Channel], ids: &Arc<AtomicU64>, window: Duration) -> Outcome {
+    through_service_with(channels, ids, IN_FLIGHT, window).await
+}
+
+async fn through_service_with(
+    channels: &[Channel],
+    ids: &Arc<AtomicU64>,
+    in_flight: usize,
+    window: Duration,
+) -> Outcome {
+    let clients: Arc<Vec<PaymentsServiceClient<Channel>>> = Arc::new(
+        channels
+            .iter()
+            .cloned()
+            .map(PaymentsServiceClient::new)
+            .collect(),
+    );
+    closed_loop(in_flight, window, ids.clone(), move |n| {
+        let mut client = clients[n as usize % clients.len()].clone();
+        async move {
+            client
+                .create_payin(create_request(&format!("bench-create-{n}"), WAITING_MSISDN))
+                .await
+                .map(|_| ())
+                .map_err(|s| load::code_name(&s))
+        }
+    })
+    .await
+}
+
+/// `POST /v1/payin/sessions` as the service sends it (Basic auth, a UUID idempotency key).
+async fn direct(
+    http: &reqwest::Client,
+    base_url: &str,
+    ids: &Arc<AtomicU64>,
+    window: Duration,
+) -> Outcome {
+    direct_with(http, base_url, ids, IN_FLIGHT, window).await
+}
+
+async fn direct_with(
+    http: &reqwest::Client,
+    base_url: &str,
+    ids: &Arc<AtomicU64>,
+    in_flight: usize,
+    window: Duration,
+) -> Outcome {
+    let http = http.clone();
+    let url = format!("{base_url}/v1/payin/sessions");
+    closed_loop(in_flight, window, ids.clone(), move |n| {
+        let body = serde_json::json!({
+            "reference": format!("bench-direct-{n}"),
+            "amount": 300,
+            "msisdn": WAITING_MSISDN,
+            "customerName": "Awa Kone",
+            "country": "CI",
+        });
+        let request = http
+            .post(&url)
+            .basic_auth(API_KEY, Some(API_CLIENT))
+            .header("accept", "application/json")
+            .header("x-idempotency-key", uuid::Uuid::new_v4().to_string())
+            .json(&body);
+        async move {
+            let response = request
+                .send()
+                .await
+                .map_err(|e| format!("transport: {}", e.without_url()))?;
+            let status = response.status();
+            // The whole body is read, as the service reads it.
+            response
+                .bytes()
+                .await
+                .map_err(|e| format!("body: {}", e.without_url()))?;
+            if status.is_success() {
+                Ok(())
+            } else {
+                Err(format!("HTTP {}", status.as_u16()))
+            }
+        }
+    })
+    .await
+}
