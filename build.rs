@@ -10,6 +10,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("payments_descriptor.bin"))
+        // prost with small buffers: see src/api/codec.rs.
+        .codec_path("crate::api::codec::SmallBufferCodec")
         // These messages carry phone numbers: their Debug is written by hand, masked.
         .skip_debug([
             "payments.v1.CreatePayinRequest",

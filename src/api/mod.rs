@@ -1,6 +1,7 @@
 //! The gRPC face of the service: request parsing, language, idempotency, status mapping.
 
 pub mod auth;
+pub mod codec;
 mod convert;
 pub mod error;
 mod idempotency;

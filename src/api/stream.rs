@@ -3,7 +3,7 @@
 //! server shuts down (after the drain period, with UNAVAILABLE).
 
 use super::{convert, error};
-use crate::domain::{Language, ObservationSource, Payin, PayinStatus};
+use crate::domain::{Language, ObservationSource, Payin, PayinStatus, Progress};
 use crate::events::watchers::{Watch, Watchers, poll_while_watched};
 use crate::payments::Payments;
 use crate::proto as pb;
@@ -91,16 +91,68 @@ pub async fn open(
         .await
         .map_err(|e| error::to_status(&e, language))?;
     let (sender, receiver) = mpsc::channel(STREAM_BUFFER);
-    tokio::spawn(produce(
-        open,
-        payments.clone(),
-        watch,
-        snapshot,
-        sender,
-        streams.closing.clone(),
-        language,
-    ));
+    let first = update(&snapshot, None, pb::UpdateSource::Snapshot, 1);
+    // The channel is new and empty: the snapshot always fits.
+    let _ = sender.try_send(Box::new(Ok(first)));
+    // After a terminal snapshot the stream ends (the sender goes with this function).
+    if !snapshot.status.is_terminal() {
+        tokio::spawn(produce(
+            Producer {
+                _open: open,
+                payments: payments.clone(),
+                reference: snapshot.reference.clone(),
+                sender,
+                language,
+            },
+            watch,
+            snapshot.progress(),
+            streams.closing.clone(),
+        ));
+    }
     Ok(ReceiverStream::new(receiver).map(unbox as fn(Box<Item>) -> Item))
+}
+
+/// What a stream's task holds for its whole life, kept small: 10,000 of them may be open.
+struct Producer {
+    _open: OpenStream,
+    payments: Payments,
+    reference: String,
+    sender: mpsc::Sender<Box<Item>>,
+    language: Language,
+}
+
+impl Producer {
+    /// Sends one message; `false` when the client is gone. Boxed, so that the send's state
+    /// is not part of every idle stream's task.
+    async fn send(&self, item: Item) -> bool {
+        Box::pin(self.sender.send(Box::new(item))).await.is_ok()
+    }
+
+    /// The payin as stored now; `None` when there is nothing new to read (or the store is
+    /// away, which `outage` tracks).
+    async fn reread(&self, outage: &mut Option<Instant>, limit: Duration) -> Reread {
+        match Box::pin(self.payments.store().load_payin(&self.reference)).await {
+            Ok(stored) => {
+                *outage = None;
+                stored.map_or(Reread::Nothing, |p| Reread::Payin(Arc::new(p)))
+            }
+            Err(e) => {
+                let since = *outage.get_or_insert_with(Instant::now);
+                tracing::warn!(reference = self.reference, error = %e, "stream cannot read the store");
+                if since.elapsed() >= limit {
+                    Reread::GiveUp(error::store_unavailable(&e, self.language))
+                } else {
+                    Reread::Nothing
+                }
+            }
+        }
+    }
+}
+
+enum Reread {
+    Payin(Arc<Payin>),
+    Nothing,
+    GiveUp(Status),
 }
 
 fn update(
@@ -128,78 +180,45 @@ fn source(observed: ObservationSource) -> pb::UpdateSource {
 }
 
 async fn produce(
-    _open: OpenStream,
-    payments: Payments,
+    producer: Producer,
     mut watch: Watch,
-    snapshot: Payin,
-    sender: mpsc::Sender<Box<Item>>,
+    mut last: Progress,
     mut closing: watch::Receiver<bool>,
-    language: Language,
 ) {
-    let reference = snapshot.reference.clone();
     let mut sequence = 1;
-    if sender
-        .send(Box::new(Ok(update(
-            &snapshot,
-            None,
-            pb::UpdateSource::Snapshot,
-            sequence,
-        ))))
-        .await
-        .is_err()
-    {
-        return;
-    }
-    let mut last = snapshot.progress();
-    if snapshot.status.is_terminal() {
-        return;
-    }
     // A re-read now and then catches an announcement lost while the feed reconnected, and
     // notices a store outage so that the stream never hangs on it.
-    let check_every = payments.settings().poll_interval;
+    let check_every = producer.payments.settings().poll_interval;
     let outage_limit = (check_every * 2).max(Duration::from_secs(2));
     let mut store_down_since: Option<Instant> = None;
     loop {
         let next = tokio::select! {
-            () = sender.closed() => return,
+            () = producer.sender.closed() => return,
             () = closed(&mut closing) => {
-                let _ = sender.send(Box::new(Err(Status::unavailable(language.pick(
+                producer.send(Err(Status::unavailable(producer.language.pick(
                     "the server is shutting down; reopen the stream",
                     "le serveur s'arrête ; rouvrez le flux",
-                ))))).await;
+                )))).await;
                 return;
             }
             notice = watch.notices.recv() => match notice {
-                Ok(ChangeNotice::Changed(payin)) => Some(Arc::unwrap_or_clone(payin)),
-                Ok(ChangeNotice::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => None,
+                Ok(ChangeNotice::Changed(payin)) => Reread::Payin(payin),
+                Ok(ChangeNotice::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    producer.reread(&mut store_down_since, outage_limit).await
+                }
                 Err(broadcast::error::RecvError::Closed) => return,
             },
-            () = tokio::time::sleep(check_every) => None,
+            () = tokio::time::sleep(check_every) => {
+                producer.reread(&mut store_down_since, outage_limit).await
+            }
         };
         let payin = match next {
-            Some(announced) => announced,
-            // Boxed: the read's state would otherwise sit in every idle stream's task.
-            None => match Box::pin(payments.store().load_payin(&reference)).await {
-                Ok(Some(stored)) => {
-                    store_down_since = None;
-                    stored
-                }
-                Ok(None) => {
-                    store_down_since = None;
-                    continue;
-                }
-                Err(e) => {
-                    let since = *store_down_since.get_or_insert_with(Instant::now);
-                    tracing::warn!(reference, error = %e, "stream cannot read the store");
-                    if since.elapsed() >= outage_limit {
-                        let _ = sender
-                            .send(Box::new(Err(error::store_unavailable(&e, language))))
-                            .await;
-                        return;
-                    }
-                    continue;
-                }
-            },
+            Reread::Payin(payin) => payin,
+            Reread::Nothing => continue,
+            Reread::GiveUp(status) => {
+                producer.send(Err(status)).await;
+                return;
+            }
         };
         // Announcements from several replicas may cross: an older state is never sent after
         // a newer one, status then confirmation then transaction. (Versions are not
@@ -215,7 +234,7 @@ async fn produce(
             source(payin.last_source),
             sequence,
         );
-        if sender.send(Box::new(Ok(message))).await.is_err() || payin.status.is_terminal() {
+        if !producer.send(Ok(message)).await || payin.status.is_terminal() {
             return;
         }
         last = progress;

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 const LEASE_MARGIN: Duration = Duration::from_millis(10);
 
 /// Notices a single stream may fall behind by before it is told to resync.
-const PER_WATCH_CAPACITY: usize = 64;
+const PER_WATCH_CAPACITY: usize = 8;
 
 struct Entry {
     notices: broadcast::Sender<ChangeNotice>,
