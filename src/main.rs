@@ -8,6 +8,17 @@ use payments_gateway::startup::{Application, install_crypto_provider};
 use payments_gateway::telemetry::{self, LogFormat};
 use std::process::ExitCode;
 
+/// jemalloc instead of glibc's malloc: a third less CPU per call under load, measured by
+/// `payments-gateway bench` (docs/decisions.md, "Performance").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// Freed pages go back to the system within a second, and two arenas suffice for our two
+/// worker threads: resident memory follows what is really in use.
+#[allow(non_upper_case_globals)]
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static malloc_conf: &[u8] = b"narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+
 /// gRPC gateway for mobile-money payins over Novasend.
 #[derive(Parser)]
 #[command(name = "payments-gateway", version)]
