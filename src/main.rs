@@ -13,11 +13,12 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// Freed pages go back to the system within a second, and two arenas suffice for our two
-/// worker threads: resident memory follows what is really in use.
-#[allow(non_upper_case_globals)]
+/// Freed pages go back to the system within a second (a background thread returns them even
+/// when nothing allocates), so resident memory follows what is really in use. jemalloc reads
+/// this C string (`const char *`): `Option<&u8>` has exactly a nullable pointer's layout.
 #[unsafe(export_name = "_rjem_malloc_conf")]
-pub static malloc_conf: &[u8] = b"narenas:2,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+pub static MALLOC_CONF: Option<&'static u8> =
+    Some(&b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0"[0]);
 
 /// gRPC gateway for mobile-money payins over Novasend.
 #[derive(Parser)]

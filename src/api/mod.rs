@@ -187,8 +187,13 @@ impl PaymentsService for PaymentsApi {
         request: Request<pb::StreamPayinUpdatesRequest>,
     ) -> Result<Response<Self::StreamPayinUpdatesStream>, Status> {
         let metadata = request.metadata().clone();
-        // Streams are bounded by PAYMENTS_MAX_STREAMS, not by the calls in progress: opening
-        // thousands at once must not be shed for the moment each spends reading its snapshot.
+        // Open streams are bounded by PAYMENTS_MAX_STREAMS. Opening one reads its snapshot,
+        // which is work in progress like a unary call: it waits for a place among them
+        // (bounded by the request timeout) instead of being shed, since thousands of watchers
+        // may legitimately open at once.
+        let Ok(_permit) = self.in_flight.acquire().await else {
+            return Err(Status::unavailable("the server is shutting down"));
+        };
         observed("StreamPayinUpdates", &metadata, self.stream_call(request)).await
     }
 

@@ -94,6 +94,7 @@ impl Payments {
     ) -> Result<Payin, PaymentsError> {
         let reference = command.reference.as_str();
         self.modify_guessing(reference, probably_new, |cached, now| {
+            let first = cached.is_none();
             let (mut payin, announce) = observe(
                 reference,
                 cached,
@@ -106,7 +107,10 @@ impl Payments {
                 payin.country.clone_from(&command.country);
                 payin.account_id.clone_from(&command.account_id);
             }
-            Ok((payin, announce))
+            // A payin this create just made is new to everyone: no stream can be waiting for
+            // its first state (a stream opens only on a payin that exists), so it is not
+            // announced. Any other first state is (a stream may have outlived a lost cache).
+            Ok((payin, announce && !(probably_new && first)))
         })
         .await
     }

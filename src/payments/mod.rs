@@ -193,6 +193,7 @@ impl Payments {
                 )
                 .await?
             {
+                self.terminal.saved(&payin);
                 return Ok(payin);
             }
         }
@@ -226,9 +227,10 @@ impl Payments {
         if !force_refresh && let Some(kept) = self.terminal.get(reference) {
             return Ok(Arc::unwrap_or_clone(kept));
         }
+        let generation = self.terminal.generation();
         let cached = self.store.load_payin(reference).await?;
         if let Some(payin) = &cached {
-            self.terminal.offer(payin);
+            self.terminal.offer(payin, generation);
         }
         let Some(cached) = cached else {
             // Not cached (expired, or created before this store): Novasend may still know it.
@@ -281,9 +283,7 @@ fn observe(
     let Some(mut payin) = cached else {
         let mut payin = Payin::first_seen(reference, "", "", observed, now);
         payin.last_source = source;
-        // Not announced: a stream opens only on a payin already cached (its snapshot is
-        // read after it subscribes), so nobody can be waiting for the first state.
-        return (payin, false);
+        return (payin, true);
     };
     let applied = payin.apply(observed, now);
     match applied {

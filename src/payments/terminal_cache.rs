@@ -12,12 +12,20 @@ use tokio::sync::broadcast;
 
 /// How long a copy is trusted without an announcement.
 const KEPT_FOR: Duration = Duration::from_secs(30);
-/// Beyond this many copies, the cache starts over (it is only a shortcut).
-const MAX_ENTRIES: usize = 100_000;
+/// At most this many copies (about 1.5 kB each); beyond, expired ones go, then all.
+const MAX_ENTRIES: usize = 10_000;
 
 #[derive(Default)]
 pub struct TerminalCache {
-    entries: Mutex<HashMap<String, (Arc<Payin>, Instant)>>,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    copies: HashMap<String, (Arc<Payin>, Instant)>,
+    /// Bumped whenever copies are dropped, so that a payin read from the store before the
+    /// drop is not kept after it.
+    generation: u64,
 }
 
 impl TerminalCache {
@@ -29,44 +37,68 @@ impl TerminalCache {
     }
 
     pub fn get(&self, reference: &str) -> Option<Arc<Payin>> {
-        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let entries = self.lock();
         entries
+            .copies
             .get(reference)
             .filter(|(_, at)| at.elapsed() < KEPT_FOR)
             .map(|(payin, _)| payin.clone())
     }
 
-    /// Keeps `payin` if it is terminal and not older than the copy already kept.
-    pub fn offer(&self, payin: &Payin) {
+    /// Where copies stand now: a payin read from the store after this may be offered with it.
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// Keeps `payin`, read from the store at `generation`, if it is terminal, nothing was
+    /// dropped since it was read, and it is not older than the copy already kept.
+    pub fn offer(&self, payin: &Payin, generation: u64) {
         if !payin.status.is_terminal() {
             return;
         }
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        if entries
-            .get(&payin.reference)
-            .is_some_and(|(kept, _)| kept.version > payin.version)
+        let mut entries = self.lock();
+        if entries.generation != generation
+            || entries
+                .copies
+                .get(&payin.reference)
+                .is_some_and(|(kept, _)| kept.version > payin.version)
         {
             return;
         }
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
+        if entries.copies.len() >= MAX_ENTRIES {
+            entries.copies.retain(|_, (_, at)| at.elapsed() < KEPT_FOR);
+            if entries.copies.len() >= MAX_ENTRIES {
+                entries.copies.clear();
+            }
         }
-        entries.insert(
+        entries.copies.insert(
             payin.reference.clone(),
             (Arc::new(payin.clone()), Instant::now()),
         );
     }
 
+    /// This replica saved `payin`: its copy is that, at once (the announcement follows).
+    pub fn saved(&self, payin: &Payin) {
+        self.forget(&payin.reference);
+        let generation = self.generation();
+        self.offer(payin, generation);
+    }
+
     fn forget(&self, reference: &str) {
-        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
-        entries.remove(reference);
+        let mut entries = self.lock();
+        if entries.copies.remove(reference).is_some() {
+            entries.generation += 1;
+        }
     }
 
     fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        let mut entries = self.lock();
+        entries.copies.clear();
+        entries.generation += 1;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -82,10 +114,7 @@ async fn follow(
             return;
         };
         match notice {
-            Ok(ChangeNotice::Changed(payin)) if payin.status.is_terminal() => {
-                cache.forget(&payin.reference);
-                cache.offer(&payin);
-            }
+            Ok(ChangeNotice::Changed(payin)) if payin.status.is_terminal() => cache.saved(&payin),
             Ok(ChangeNotice::Changed(payin)) => cache.forget(&payin.reference),
             Ok(ChangeNotice::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => cache.clear(),
             Err(broadcast::error::RecvError::Closed) => return,

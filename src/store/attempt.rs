@@ -11,6 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// How long a renewal's round trip may take, beyond the call it covers (a quarter of the
+/// call, at most this).
+const RENEWAL_SLACK: Duration = Duration::from_secs(5);
+
 /// An attempt that owns its idempotency record. Cloning shares the same hold.
 #[derive(Clone)]
 pub struct Attempt {
@@ -111,10 +115,18 @@ impl Attempt {
         if Instant::now() + self.hold.call <= state.held_until {
             return Ok(());
         }
-        if self.renew(self.hold.call).await? {
+        // The renewal is timed from before it was sent: ask for enough that the call still
+        // fits once the answer is back, and check that it does.
+        let slack = (self.hold.call / 4).min(RENEWAL_SLACK);
+        if !self.renew(self.hold.call + slack).await? {
+            return Err(StoreError::LeaseLost);
+        }
+        if Instant::now() + self.hold.call <= self.state().held_until {
             Ok(())
         } else {
-            Err(StoreError::LeaseLost)
+            Err(StoreError::Unavailable(
+                "the idempotency store answered too slowly to hold the record over the call".into(),
+            ))
         }
     }
 

@@ -307,14 +307,15 @@ impl Store for MemoryStore {
                     .entry(payin.reference.clone())
                     .or_insert(now + options.reconcile_after);
             }
+            // Announced under the lock, as Redis publishes inside its script: two saves are
+            // announced in the order they were made. No receiver (no stream open) is fine.
+            if options.announce {
+                let _ = self
+                    .changes
+                    .send(ChangeNotice::Changed(Arc::new(payin.clone())));
+            }
             true
         });
-        if saved && options.announce {
-            // No receiver (no stream open) is fine.
-            let _ = self
-                .changes
-                .send(ChangeNotice::Changed(Arc::new(payin.clone())));
-        }
         Ok(saved)
     }
 

@@ -115,8 +115,10 @@ async fn the_fence_holds_the_record_over_the_call(store: Arc<dyn Store>) {
         Begin::InFlight,
         "taken over mid-call"
     );
+    // The fence asked for the call and a quarter of it more (its round trip's allowance).
+    let held_until = fenced + call + call / 4;
     tokio::time::sleep(
-        (fenced + call + Duration::from_millis(100)).saturating_duration_since(Instant::now()),
+        (held_until + Duration::from_millis(100)).saturating_duration_since(Instant::now()),
     )
     .await;
     assert!(matches!(
