@@ -54,12 +54,7 @@ impl PaymentsApi {
     ) -> Result<R, Status> {
         let Ok(_permit) = self.in_flight.try_acquire() else {
             metrics::counter!(SHED, "reason" => "in_flight").increment(1);
-            let language = metadata
-                .get("accept-language")
-                .and_then(|v| v.to_str().ok())
-                .map(Language::from_accept_language)
-                .unwrap_or_default();
-            let refused = Err(error::overloaded(language));
+            let refused = Err(error::overloaded(metadata_language(metadata)));
             return observed(method, metadata, async { refused }).await;
         };
         observed(method, metadata, call).await
@@ -67,8 +62,11 @@ impl PaymentsApi {
 }
 
 fn language_of<T>(request: &Request<T>) -> Language {
-    request
-        .metadata()
+    metadata_language(request.metadata())
+}
+
+fn metadata_language(metadata: &tonic::metadata::MetadataMap) -> Language {
+    metadata
         .get("accept-language")
         .and_then(|v| v.to_str().ok())
         .map(Language::from_accept_language)

@@ -104,6 +104,15 @@ impl ProviderPayin {
             has_failure: self.failure.is_some(),
         })
     }
+
+    /// How far the provider says the payin has got (see `Payin::progress`).
+    pub fn progress(&self) -> Progress {
+        Progress {
+            status: self.status(),
+            confirmation: self.confirmation_status,
+            transaction: self.transaction.as_ref().and_then(|t| t.status),
+        }
+    }
 }
 
 /// How this service learned what it knows about a payin.
@@ -205,12 +214,8 @@ impl Payin {
     /// empty keep what was known; a contradicting observation changes nothing but `checked_at`.
     pub fn apply(&mut self, observed: ProviderPayin, now: DateTime<Utc>) -> Applied {
         self.checked_at = now;
-        let observed_status = observed.status();
-        let observed_progress = Progress {
-            status: observed_status,
-            confirmation: observed.confirmation_status,
-            transaction: observed.transaction.as_ref().and_then(|t| t.status),
-        };
+        let observed_progress = observed.progress();
+        let observed_status = observed_progress.status;
         if !self.progress().may_become(&observed_progress) {
             return Applied::Contradicted {
                 observed: observed_status,

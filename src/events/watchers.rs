@@ -135,7 +135,9 @@ async fn relay(mut changes: broadcast::Receiver<ChangeNotice>, watchers: Weak<Wa
 /// tells the others when to try next, so each replica asks the store about once an interval.
 pub async fn poll_while_watched(payments: Payments, reference: String) {
     let interval = payments.settings().poll_interval;
-    let mut pause = (interval / 4).max(Duration::from_millis(50));
+    // Before the first try, and after the store failed to answer.
+    let retry = (interval / 4).max(Duration::from_millis(50));
+    let mut pause = retry;
     loop {
         tokio::time::sleep(pause).await;
         match payments.store().try_poll_lease(&reference, interval).await {
@@ -146,7 +148,7 @@ pub async fn poll_while_watched(payments: Payments, reference: String) {
             }
             Err(e) => {
                 tracing::debug!(reference, error = %e, "poll lease unavailable");
-                pause = (interval / 4).max(Duration::from_millis(50));
+                pause = retry;
                 continue;
             }
         }
