@@ -6,7 +6,7 @@ use super::error::{self, Disposition};
 use crate::domain::Language;
 use crate::payments::{PaymentsError, PaymentsSettings};
 use crate::store::attempt::{Attempt, KeepAlive};
-use crate::store::{Begin, IdempotencyScope, Store, StoredOutcome};
+use crate::store::{Begin, IdempotencyScope, ReferenceClaim, Store, StoredOutcome};
 use crate::telemetry::metrics::IDEMPOTENCY;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,17 +16,28 @@ use tonic::{Code, Status};
 const WAIT_POLL_START: Duration = Duration::from_millis(20);
 const WAIT_POLL_MAX: Duration = Duration::from_millis(250);
 
-/// Opens (or replays, or joins) the record of `operation` + `key`, runs `work` if this call
-/// owns it, and keeps its outcome. `work` receives the attempt: whether an earlier one ended
-/// without a known outcome, and the fence to pass before any provider write.
+/// One call under an idempotency record.
+pub struct IdempotentCall {
+    /// `create` or `refund`: records of different operations never meet.
+    pub operation: &'static str,
+    /// The caller's idempotency key.
+    pub key: String,
+    /// The canonical request's fingerprint.
+    pub fingerprint: String,
+    /// A merchant reference to claim for the key together with the record (a create's).
+    pub claims_reference: Option<String>,
+}
+
+/// Opens (or replays, or joins) the record of `call`, runs `work` if this call owns it, and
+/// keeps its outcome. `work` receives the attempt: whether an earlier one ended without a
+/// known outcome, what the reference claim found, and the fence to pass before any provider
+/// write.
 ///
 /// Runs to completion even if the caller goes away: the record must not be left running.
 pub async fn run<M, W, Fut>(
     store: Arc<dyn Store>,
     settings: &PaymentsSettings,
-    operation: &'static str,
-    key: String,
-    fingerprint: String,
+    call: IdempotentCall,
     language: Language,
     work: W,
 ) -> Result<M, Status>
@@ -38,33 +49,43 @@ where
     use tracing::Instrument;
     let settings = settings.clone();
     // The work keeps the caller's span (and trace) although it runs in its own task.
-    let task = tokio::spawn(
-        async move {
-            let scope = IdempotencyScope {
-                operation,
-                key: &key,
-            };
-            let (attempt, keep_alive) =
-                match acquire(&store, scope, &fingerprint, &settings, language).await? {
-                    Acquired::Owner(attempt, keep_alive) => (attempt, keep_alive),
-                    Acquired::Replay(outcome) => return replay(outcome),
+    let task =
+        tokio::spawn(
+            async move {
+                let scope = IdempotencyScope {
+                    operation: call.operation,
+                    key: &call.key,
                 };
-            // The status is made once: the caller gets exactly what a replay will get.
-            let result = work(attempt.clone())
-                .await
-                .map_err(|e| (error::disposition(&e), error::to_status(&e, language)));
-            drop(keep_alive);
-            keep(&*store, &attempt, result, &settings, language).await
-        }
-        .instrument(tracing::Span::current()),
-    );
+                let claim = call
+                    .claims_reference
+                    .as_deref()
+                    .map(|reference| ReferenceClaim {
+                        reference,
+                        ttl: settings.payin_ttl,
+                    });
+                let (attempt, keep_alive) =
+                    match acquire(&store, scope, &call.fingerprint, claim, &settings, language)
+                        .await?
+                    {
+                        Acquisition::Owner(attempt, keep_alive) => (attempt, keep_alive),
+                        Acquisition::Replay(outcome) => return replay(outcome),
+                    };
+                // The status is made once: the caller gets exactly what a replay will get.
+                let result = work(attempt.clone())
+                    .await
+                    .map_err(|e| (error::disposition(&e), error::to_status(&e, language)));
+                drop(keep_alive);
+                keep(&*store, &attempt, result, &settings, language).await
+            }
+            .instrument(tracing::Span::current()),
+        );
     task.await.unwrap_or_else(|e| {
-        tracing::error!(operation, "idempotent task failed: {e}");
+        tracing::error!("idempotent task failed: {e}");
         Err(Status::internal("internal error"))
     })
 }
 
-enum Acquired {
+enum Acquisition {
     Owner(Attempt, KeepAlive),
     Replay(StoredOutcome),
 }
@@ -74,9 +95,10 @@ async fn acquire(
     store: &Arc<dyn Store>,
     scope: IdempotencyScope<'_>,
     fingerprint: &str,
+    claim: Option<ReferenceClaim<'_>>,
     settings: &PaymentsSettings,
     language: Language,
-) -> Result<Acquired, Status> {
+) -> Result<Acquisition, Status> {
     let deadline = Instant::now() + settings.idempotency_wait;
     let mut pause = WAIT_POLL_START;
     let count = |result: &'static str| {
@@ -89,20 +111,26 @@ async fn acquire(
         // the fence before it needs no round trip of its own.
         let first_lease = settings.provider_call_bound() + Duration::from_secs(1);
         let begun = store
-            .begin(scope, fingerprint, first_lease, settings.idempotency_ttl)
+            .begin(
+                scope,
+                fingerprint,
+                first_lease,
+                settings.idempotency_ttl,
+                claim,
+            )
             .await
             .map_err(|e| error::store_unavailable(&e, language))?;
         match begun {
-            Begin::Acquired { owner, resumed } => {
+            Begin::Acquired(acquired) => {
                 let leases = (settings.attempt_lease, settings.provider_call_bound());
                 let sent_lease_end = sent + first_lease;
                 let (attempt, keep_alive) =
-                    Attempt::hold(store.clone(), scope, owner, resumed, leases, sent_lease_end);
-                return Ok(Acquired::Owner(attempt, keep_alive));
+                    Attempt::hold(store.clone(), scope, acquired, leases, sent_lease_end);
+                return Ok(Acquisition::Owner(attempt, keep_alive));
             }
             Begin::Replay(outcome) => {
                 count("replayed");
-                return Ok(Acquired::Replay(outcome));
+                return Ok(Acquisition::Replay(outcome));
             }
             Begin::Conflict => {
                 count("conflict");

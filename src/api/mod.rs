@@ -15,6 +15,7 @@ use crate::payments::Payments;
 use crate::proto as pb;
 use crate::proto::payments_service_server::PaymentsService;
 use crate::telemetry::metrics::{RPC_DURATION, RPC_REQUESTS, SHED};
+use idempotency::IdempotentCall;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tonic::{Request, Response, Status};
@@ -233,15 +234,17 @@ impl PaymentsApi {
         };
         tracing::info!(reference = command.reference.as_str(), msisdn = %command.msisdn, amount = command.amount, "create payin");
         let payments = self.payments.clone();
-        let fingerprint = command.fingerprint();
-        let key = key.as_str().to_owned();
+        let call = IdempotentCall {
+            operation: "create",
+            key: key.as_str().to_owned(),
+            fingerprint: command.fingerprint(),
+            claims_reference: Some(command.reference.as_str().to_owned()),
+        };
         let (store, settings) = (payments.store().clone(), payments.settings().clone());
         idempotency::run(
             store,
             &settings,
-            "create",
-            key,
-            fingerprint,
+            call,
             language,
             move |attempt| async move {
                 let payin = payments.create(&command, &attempt, language).await?;
@@ -298,15 +301,17 @@ impl PaymentsApi {
             "refund"
         );
         let payments = self.payments.clone();
-        let fingerprint = command.fingerprint();
-        let key = key.as_str().to_owned();
+        let call = IdempotentCall {
+            operation: "refund",
+            key: key.as_str().to_owned(),
+            fingerprint: command.fingerprint(),
+            claims_reference: None,
+        };
         let (store, settings) = (payments.store().clone(), payments.settings().clone());
         idempotency::run(
             store,
             &settings,
-            "refund",
-            key,
-            fingerprint,
+            call,
             language,
             move |attempt| async move {
                 let refund = payments.refund(&command, &attempt, language).await?;

@@ -4,8 +4,8 @@
 use super::{Payments, PaymentsError, observe, upstream_idempotency_key};
 use crate::domain::{CreatePayinCommand, Language, ObservationSource, Payin, ProviderPayin};
 use crate::provider::ProviderError;
-use crate::store::Claim;
 use crate::store::attempt::Attempt;
+use crate::store::{Claim, StoreError};
 
 impl Payments {
     /// Creates a payin upstream, or finds the one an earlier attempt with the same key
@@ -18,10 +18,11 @@ impl Payments {
     ) -> Result<Payin, PaymentsError> {
         let reference = command.reference.as_str();
         let key = attempt.key();
-        let claim = self
-            .store
-            .claim_reference(reference, key, self.settings.payin_ttl)
-            .await?;
+        // The record's `begin` claimed the reference for this key (contract §3).
+        // Without it nothing may be posted: fail closed.
+        let Some(claim) = attempt.reference_claim() else {
+            return Err(StoreError::Unavailable("the reference was not claimed".into()).into());
+        };
         if !claim.is_held() {
             return Err(PaymentsError::ReferenceTaken);
         }

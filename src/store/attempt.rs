@@ -6,7 +6,7 @@
 //! call); an attempt that lost it can neither call the provider (the fence fails) nor record
 //! a result (`finish` checks the owner).
 
-use super::{IdempotencyScope, Store, StoreError};
+use super::{Acquired, Claim, IdempotencyScope, Store, StoreError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -27,6 +27,7 @@ struct Hold {
     key: String,
     owner: String,
     resumed: bool,
+    reference: Option<Claim>,
     lease: Duration,
     /// How long one provider call can last (its timeout, and a margin).
     call: Duration,
@@ -52,15 +53,14 @@ impl Drop for KeepAlive {
 }
 
 impl Attempt {
-    /// The attempt `owner` holds until `held_until` (the lease `begin` granted, timed from
-    /// before it was sent), and the task that keeps its lease alive until the returned guard
-    /// is dropped. `lease` is what each renewal grants; `call` bounds one provider call, which
-    /// the fence holds the record for.
+    /// The attempt that `begin` gave the record to, held until `held_until` (the lease
+    /// `begin` granted, timed from before it was sent), and the task that keeps its lease
+    /// alive until the returned guard is dropped. `lease` is what each renewal grants; `call`
+    /// bounds one provider call, which the fence holds the record for.
     pub fn hold(
         store: Arc<dyn Store>,
         scope: IdempotencyScope<'_>,
-        owner: String,
-        resumed: bool,
+        acquired: Acquired,
         (lease, call): (Duration, Duration),
         held_until: Instant,
     ) -> (Self, KeepAlive) {
@@ -69,8 +69,9 @@ impl Attempt {
                 store,
                 operation: scope.operation,
                 key: scope.key.to_owned(),
-                owner,
-                resumed,
+                owner: acquired.owner,
+                resumed: acquired.resumed,
+                reference: acquired.reference,
                 lease,
                 call,
                 state: Mutex::new(HoldState {
@@ -102,6 +103,11 @@ impl Attempt {
     /// An earlier attempt with the same key ended without a known outcome: reconcile first.
     pub fn resumed(&self) -> bool {
         self.hold.resumed
+    }
+
+    /// What the reference claim taken with the record found, if one was asked.
+    pub fn reference_claim(&self) -> Option<Claim> {
+        self.hold.reference
     }
 
     /// Succeeds only once this attempt surely holds its record until the provider call that

@@ -2,8 +2,8 @@
 //! Redis: one mutex makes every check-then-act atomic.
 
 use super::{
-    Begin, CHANGE_FEED_CAPACITY, ChangeNotice, Claim, IdempotencyScope, PollLease, SaveOptions,
-    Store, StoreError, StoredOutcome, new_owner,
+    Acquired, Begin, CHANGE_FEED_CAPACITY, ChangeNotice, Claim, IdempotencyScope, PollLease,
+    ReferenceClaim, SaveOptions, Store, StoreError, StoredOutcome, new_owner,
 };
 use crate::domain::Payin;
 use async_trait::async_trait;
@@ -96,7 +96,7 @@ fn owned_by(record: &Record, owner: &str) -> bool {
 }
 
 /// Takes a claim if it is free or already the holder's.
-fn claim(
+fn take_claim(
     map: &mut HashMap<String, Expiring<String>>,
     key: &str,
     holder: &str,
@@ -136,9 +136,16 @@ impl Store for MemoryStore {
         fingerprint: &str,
         lease: Duration,
         ttl: Duration,
+        claim: Option<ReferenceClaim<'_>>,
     ) -> Result<Begin, StoreError> {
         Ok(self.with(|state, now| {
             let owner = new_owner();
+            let claim_reference = |state: &mut State| {
+                claim.map(|c| {
+                    let expires_at = now + c.ttl;
+                    take_claim(&mut state.claims, c.reference, scope.key, expires_at)
+                })
+            };
             let running = RecordState::Running {
                 owner: owner.clone(),
                 lease_until: now + lease,
@@ -152,10 +159,11 @@ impl Store for MemoryStore {
                         expires_at: now + ttl,
                     },
                 );
-                return Begin::Acquired {
+                return Begin::Acquired(Acquired {
                     owner,
                     resumed: false,
-                };
+                    reference: claim_reference(state),
+                });
             };
             if record.fingerprint != fingerprint {
                 return Begin::Conflict;
@@ -165,10 +173,11 @@ impl Store for MemoryStore {
                 RecordState::Running { lease_until, .. } if *lease_until > now => Begin::InFlight,
                 RecordState::Running { .. } | RecordState::Released => {
                     record.state = running;
-                    Begin::Acquired {
+                    Begin::Acquired(Acquired {
                         owner,
                         resumed: true,
-                    }
+                        reference: claim_reference(state),
+                    })
                 }
             }
         }))
@@ -233,15 +242,6 @@ impl Store for MemoryStore {
             }
             owned
         }))
-    }
-
-    async fn claim_reference(
-        &self,
-        reference: &str,
-        key: &str,
-        ttl: Duration,
-    ) -> Result<Claim, StoreError> {
-        Ok(self.with(|state, now| claim(&mut state.claims, reference, key, now + ttl)))
     }
 
     async fn unclaim_reference(&self, reference: &str, key: &str) -> Result<(), StoreError> {

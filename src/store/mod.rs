@@ -30,6 +30,15 @@ pub struct IdempotencyScope<'a> {
     pub key: &'a str,
 }
 
+/// The merchant reference a create claims for its idempotency key, in the same step that
+/// opens the record: one round trip instead of two, and no window between them.
+#[derive(Debug, Clone, Copy)]
+pub struct ReferenceClaim<'a> {
+    pub reference: &'a str,
+    /// How long the claim lives (it is extended with the payin it names).
+    pub ttl: Duration,
+}
+
 /// A final response, kept to be replayed byte for byte: gRPC code 0 with the encoded message,
 /// or an error code with its message and encoded details.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,16 +76,26 @@ impl Claim {
 /// What `begin` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Begin {
-    /// This call owns the record now, leased to `owner`. `resumed` means an earlier attempt
-    /// with the same key ended without a final outcome (or its replica died), so the work
-    /// must reconcile first.
-    Acquired { owner: String, resumed: bool },
+    /// This call owns the record now.
+    Acquired(Acquired),
     /// The first call finished: here is its response.
     Replay(StoredOutcome),
     /// The key was used for a different request.
     Conflict,
     /// The first call is still running.
     InFlight,
+}
+
+/// A record `begin` opened (or took over) for the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acquired {
+    /// Leased to this owner.
+    pub owner: String,
+    /// An earlier attempt with the same key ended without a final outcome (or its replica
+    /// died), so the work must reconcile first.
+    pub resumed: bool,
+    /// What the reference claim asked of `begin` found, if one was asked.
+    pub reference: Option<Claim>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,13 +113,15 @@ pub enum StoreError {
 pub trait Store: Send + Sync + 'static {
     /// Opens, replays or joins the idempotency record of `scope`, atomically. A new or
     /// taken-over record is leased to the caller for `lease`; the record lives `ttl`. A record
-    /// whose lease is still running is never taken over.
+    /// whose lease is still running is never taken over. Once the record is the caller's,
+    /// `claim`'s reference is claimed for `scope.key` in the same step (and only then).
     async fn begin(
         &self,
         scope: IdempotencyScope<'_>,
         fingerprint: &str,
         lease: Duration,
         ttl: Duration,
+        claim: Option<ReferenceClaim<'_>>,
     ) -> Result<Begin, StoreError>;
 
     /// Extends `owner`'s lease to `lease` from now, unless it already runs longer (a lease is
@@ -130,14 +151,6 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the record, for a request found invalid after the record was opened.
     /// `false`: `owner` did not hold the record.
     async fn forget(&self, scope: IdempotencyScope<'_>, owner: &str) -> Result<bool, StoreError>;
-
-    /// Claims a merchant reference for one idempotency key.
-    async fn claim_reference(
-        &self,
-        reference: &str,
-        key: &str,
-        ttl: Duration,
-    ) -> Result<Claim, StoreError>;
 
     /// Gives a reference back, if `key` holds it (the payin was never created upstream).
     async fn unclaim_reference(&self, reference: &str, key: &str) -> Result<(), StoreError>;

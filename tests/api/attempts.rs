@@ -6,7 +6,9 @@ use crate::common::*;
 use payments_gateway::store::attempt::{Attempt, KeepAlive};
 use payments_gateway::store::memory::MemoryStore;
 use payments_gateway::store::redis::RedisStore;
-use payments_gateway::store::{Begin, IdempotencyScope, Store, StoreError, StoredOutcome};
+use payments_gateway::store::{
+    Acquired, Begin, Claim, IdempotencyScope, ReferenceClaim, Store, StoreError, StoredOutcome,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -26,7 +28,7 @@ fn outcome(body: &[u8]) -> StoredOutcome {
 }
 
 async fn begin(store: &Arc<dyn Store>, lease: Duration) -> Begin {
-    store.begin(SCOPE, "fp", lease, TTL).await.unwrap()
+    store.begin(SCOPE, "fp", lease, TTL, None).await.unwrap()
 }
 
 /// Opens the record and holds it as the runner does: renewals of `lease`, fences of `call`.
@@ -36,17 +38,10 @@ async fn first_attempt(
     call: Duration,
 ) -> (Attempt, KeepAlive) {
     let sent = Instant::now();
-    let Begin::Acquired { owner, resumed } = begin(store, lease).await else {
+    let Begin::Acquired(acquired) = begin(store, lease).await else {
         panic!("the first begin owns the record");
     };
-    Attempt::hold(
-        store.clone(),
-        SCOPE,
-        owner,
-        resumed,
-        (lease, call),
-        sent + lease,
-    )
+    Attempt::hold(store.clone(), SCOPE, acquired, (lease, call), sent + lease)
 }
 
 /// A live attempt (renewed by its keep-alive) is never taken over, however long it runs.
@@ -75,10 +70,11 @@ async fn a_lapsed_attempt_is_fenced_off(store: Arc<dyn Store>) {
     let (stale, keep_alive) = first_attempt(&store, lease, lease).await;
     drop(keep_alive);
     tokio::time::sleep(lease + Duration::from_millis(100)).await;
-    let Begin::Acquired {
+    let Begin::Acquired(Acquired {
         owner: new_owner,
         resumed: true,
-    } = begin(&store, lease).await
+        ..
+    }) = begin(&store, lease).await
     else {
         panic!("a lapsed record is taken over, as resumed");
     };
@@ -123,8 +119,57 @@ async fn the_fence_holds_the_record_over_the_call(store: Arc<dyn Store>) {
     .await;
     assert!(matches!(
         begin(&store, lease).await,
-        Begin::Acquired { resumed: true, .. }
+        Begin::Acquired(Acquired { resumed: true, .. })
     ));
+}
+
+/// The reference a create claims goes with its record, in the same step: taken only by the
+/// call that gets the record, kept for the same key, refused to another key.
+async fn the_reference_is_claimed_only_with_the_record(store: Arc<dyn Store>) {
+    let lease = Duration::from_secs(5);
+    let claim = Some(ReferenceClaim {
+        reference: "order-claimed",
+        ttl: TTL,
+    });
+    let other = IdempotencyScope {
+        operation: "create",
+        key: "another-key",
+    };
+    let begin_with = |scope, fingerprint| store.begin(scope, fingerprint, lease, TTL, claim);
+    let Begin::Acquired(first) = begin_with(SCOPE, "fp").await.unwrap() else {
+        panic!("the first begin owns the record");
+    };
+    assert_eq!(first.reference, Some(Claim::New));
+    // Calls that do not get the record claim nothing.
+    assert_eq!(begin_with(SCOPE, "fp").await.unwrap(), Begin::InFlight);
+    assert_eq!(
+        begin_with(SCOPE, "other-fp").await.unwrap(),
+        Begin::Conflict
+    );
+    assert!(store.release(SCOPE, &first.owner).await.unwrap());
+    let Begin::Acquired(again) = begin_with(SCOPE, "fp").await.unwrap() else {
+        panic!("a released record is taken again");
+    };
+    assert_eq!(again.reference, Some(Claim::AlreadyHeld));
+    let Begin::Acquired(stranger) = begin_with(other, "fp").await.unwrap() else {
+        panic!("another key opens its own record");
+    };
+    assert_eq!(stranger.reference, Some(Claim::TakenByOther));
+    store
+        .unclaim_reference("order-claimed", SCOPE.key)
+        .await
+        .unwrap();
+    assert!(store.release(other, &stranger.owner).await.unwrap());
+    let Begin::Acquired(freed) = begin_with(other, "fp").await.unwrap() else {
+        panic!("the released record is taken again");
+    };
+    assert_eq!(freed.reference, Some(Claim::New));
+    // A begin that asks for no claim reports none.
+    assert!(store.release(other, &freed.owner).await.unwrap());
+    let Begin::Acquired(plain) = store.begin(other, "fp", lease, TTL, None).await.unwrap() else {
+        panic!("the released record is taken again");
+    };
+    assert_eq!(plain.reference, None);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,7 +181,9 @@ async fn attempts_on_redis() {
     let store: Arc<dyn Store> = Arc::new(RedisStore::new(&redis.url()).unwrap());
     a_lapsed_attempt_is_fenced_off(store.clone()).await;
     redis.command(&["FLUSHALL"]);
-    the_fence_holds_the_record_over_the_call(store).await;
+    the_fence_holds_the_record_over_the_call(store.clone()).await;
+    redis.command(&["FLUSHALL"]);
+    the_reference_is_claimed_only_with_the_record(store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,6 +191,7 @@ async fn attempts_in_process() {
     a_renewed_attempt_keeps_its_record(Arc::new(MemoryStore::new())).await;
     a_lapsed_attempt_is_fenced_off(Arc::new(MemoryStore::new())).await;
     the_fence_holds_the_record_over_the_call(Arc::new(MemoryStore::new())).await;
+    the_reference_is_claimed_only_with_the_record(Arc::new(MemoryStore::new())).await;
 }
 
 /// A duplicate arriving while a slow create outlives several leases waits for it and gets

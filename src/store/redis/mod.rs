@@ -6,8 +6,8 @@ mod feed;
 mod scripts;
 
 use super::{
-    Begin, CHANGE_FEED_CAPACITY, ChangeNotice, Claim, IdempotencyScope, PollLease, SaveOptions,
-    Store, StoreError, StoredOutcome, new_owner,
+    Acquired, Begin, CHANGE_FEED_CAPACITY, ChangeNotice, Claim, IdempotencyScope, PollLease,
+    ReferenceClaim, SaveOptions, Store, StoreError, StoredOutcome, new_owner,
 };
 use crate::domain::Payin;
 use async_trait::async_trait;
@@ -116,6 +116,12 @@ fn utf8(bytes: Vec<u8>) -> Result<String, StoreError> {
         .map_err(|_| StoreError::Corrupt("idempotency record is not UTF-8".into()))
 }
 
+fn number(bytes: Vec<u8>) -> Result<i64, StoreError> {
+    utf8(bytes)?
+        .parse()
+        .map_err(|_| StoreError::Corrupt("a script answered something not a number".into()))
+}
+
 #[async_trait]
 impl Store for RedisStore {
     async fn begin(
@@ -124,25 +130,36 @@ impl Store for RedisStore {
         fingerprint: &str,
         lease: Duration,
         ttl: Duration,
+        claim: Option<ReferenceClaim<'_>>,
     ) -> Result<Begin, StoreError> {
         let owner = new_owner();
-        let reply: Vec<Vec<u8>> = self
-            .run(
-                "begin",
-                BEGIN
-                    .key(record_key(scope))
-                    .arg(fingerprint)
-                    .arg(&owner)
-                    .arg(millis(lease))
-                    .arg(millis(ttl)),
-            )
-            .await?;
+        let mut invocation = BEGIN.key(record_key(scope));
+        invocation
+            .arg(fingerprint)
+            .arg(&owner)
+            .arg(millis(lease))
+            .arg(millis(ttl));
+        if let Some(claim) = claim {
+            invocation
+                .key(reference_claim_key(claim.reference))
+                .arg(scope.key)
+                .arg(millis(claim.ttl));
+        }
+        let reply: Vec<Vec<u8>> = self.run("begin", &invocation).await?;
         let mut parts = reply.into_iter();
         let tag = parts.next().map(utf8).transpose()?.unwrap_or_default();
         match tag.as_str() {
             "acquired" => {
                 let resumed = parts.next().is_some_and(|flag| flag == b"1");
-                Ok(Begin::Acquired { owner, resumed })
+                let reference = parts
+                    .next()
+                    .map(|claimed| Ok::<_, StoreError>(Claim::from_script(number(claimed)?)))
+                    .transpose()?;
+                Ok(Begin::Acquired(Acquired {
+                    owner,
+                    resumed,
+                    reference,
+                }))
             }
             "conflict" => Ok(Begin::Conflict),
             "running" => Ok(Begin::InFlight),
@@ -154,9 +171,8 @@ impl Store for RedisStore {
                         "finished record lacks its outcome".into(),
                     ));
                 };
-                let code = utf8(code)?
-                    .parse()
-                    .map_err(|_| StoreError::Corrupt("stored code is not a number".into()))?;
+                let code = i32::try_from(number(code)?)
+                    .map_err(|_| StoreError::Corrupt("stored code is out of range".into()))?;
                 Ok(Begin::Replay(StoredOutcome {
                     code,
                     message: utf8(message)?,
@@ -218,24 +234,6 @@ impl Store for RedisStore {
             .run("forget", FORGET.key(record_key(scope)).arg(owner))
             .await?;
         Ok(forgotten == 1)
-    }
-
-    async fn claim_reference(
-        &self,
-        reference: &str,
-        key: &str,
-        ttl: Duration,
-    ) -> Result<Claim, StoreError> {
-        let claimed: i64 = self
-            .run(
-                "claim_reference",
-                CLAIM
-                    .key(reference_claim_key(reference))
-                    .arg(key)
-                    .arg(millis(ttl)),
-            )
-            .await?;
-        Ok(Claim::from_script(claimed))
     }
 
     async fn unclaim_reference(&self, reference: &str, key: &str) -> Result<(), StoreError> {

@@ -3,23 +3,33 @@
 use redis::Script;
 use std::sync::LazyLock;
 
+/// Opens, replays or joins an idempotency record (KEYS[1]). Once the record is the caller's,
+/// takes the reference claim KEYS[2] (when given) for the caller's key ARGV[5] unless another
+/// key holds it, refreshing its expiry: 1 new, 2 already the key's, 0 another key's.
 pub static BEGIN: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local rec = redis.call('HMGET', KEYS[1], 'fp', 'state', 'lease', 'code', 'msg', 'body')
+local resumed = '1'
 if not rec[1] then
   redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'state', 'running', 'owner', ARGV[2], 'lease', now + tonumber(ARGV[3]))
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
-  return {'acquired', '0'}
+  resumed = '0'
+else
+  if rec[1] ~= ARGV[1] then return {'conflict'} end
+  if rec[2] == 'done' then return {'done', rec[4], rec[5], rec[6]} end
+  if rec[2] == 'running' and tonumber(rec[3]) > now then return {'running'} end
+  -- released after a transient outcome, or its owner's lease ran out: take it over
+  redis.call('HSET', KEYS[1], 'state', 'running', 'owner', ARGV[2], 'lease', now + tonumber(ARGV[3]))
 end
-if rec[1] ~= ARGV[1] then return {'conflict'} end
-if rec[2] == 'done' then return {'done', rec[4], rec[5], rec[6]} end
-if rec[2] == 'running' and tonumber(rec[3]) > now then return {'running'} end
--- released after a transient outcome, or its owner's lease ran out: take it over
-redis.call('HSET', KEYS[1], 'state', 'running', 'owner', ARGV[2], 'lease', now + tonumber(ARGV[3]))
-return {'acquired', '1'}
+if not KEYS[2] then return {'acquired', resumed} end
+local holder = redis.call('GET', KEYS[2])
+if holder and holder ~= ARGV[5] then return {'acquired', resumed, '0'} end
+redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6])
+if holder then return {'acquired', resumed, '2'} end
+return {'acquired', resumed, '1'}
 ",
     )
 });
@@ -66,19 +76,6 @@ pub static FORGET: LazyLock<Script> = LazyLock::new(|| {
         r"
 if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
 return redis.call('DEL', KEYS[1])
-",
-    )
-});
-
-/// Takes (or re-takes) a key-value claim for its holder; refreshes its expiry.
-pub static CLAIM: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-local v = redis.call('GET', KEYS[1])
-if v and v ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-if v then return 2 end
-return 1
 ",
     )
 });
