@@ -1,5 +1,6 @@
-//! The load generator: a closed loop of N calls in flight for a bounded time, each call's
-//! latency into an HDR histogram (µs), failures counted by kind; and gRPC connections.
+//! The load generator: a closed loop of N calls in flight, or an open loop at a fixed rate,
+//! for a bounded time, each call's latency into an HDR histogram (µs), failures counted by
+//! kind; and gRPC connections.
 
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -99,6 +100,31 @@ pub fn ms(us: u64) -> String {
     format!("{:.2} ms", us as f64 / 1000.0)
 }
 
+/// How calls are offered: a fixed number in flight, back to back (closed loop), or a fixed
+/// number per second whatever the answers do (open loop).
+#[derive(Clone, Copy)]
+pub enum Load {
+    InFlight(usize),
+    PerSecond(f64),
+}
+
+/// Offers `call` as `load` says for `duration`.
+pub async fn drive<F, Fut>(
+    load: Load,
+    duration: Duration,
+    next_id: Arc<AtomicU64>,
+    call: F,
+) -> Outcome
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    match load {
+        Load::InFlight(n) => closed_loop(n, duration, next_id, call).await,
+        Load::PerSecond(rate) => open_loop(rate, duration, next_id, call).await,
+    }
+}
+
 /// `in_flight` workers call `call(n)` (n unique over the loop) back to back until `duration`
 /// has passed. Only calls that end within the window count; each call is cut at
 /// `CALL_TIMEOUT`, so the loop ends by `duration + CALL_TIMEOUT`.
@@ -151,6 +177,62 @@ where
     }
     total.elapsed = duration;
     total
+}
+
+/// Calls `call(n)` at a fixed `rate` per second for `duration`, whether or not earlier calls
+/// have ended (an open loop, as independent callers arrive): a slow service cannot slow the
+/// callers down and hide its queue. The timer releases calls in bursts of its 1 ms tick, so
+/// each latency is counted from when its call really began. At most `MAX_OUTSTANDING` calls run at once; a call due beyond that counts as "backlog".
+/// Ends by `duration + CALL_TIMEOUT`.
+pub async fn open_loop<F, Fut>(
+    rate: f64,
+    duration: Duration,
+    next_id: Arc<AtomicU64>,
+    call: F,
+) -> Outcome
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    const MAX_OUTSTANDING: usize = 1024;
+    let call = Arc::new(call);
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
+    let outstanding = Arc::new(tokio::sync::Semaphore::new(MAX_OUTSTANDING));
+    let started = tokio::time::Instant::now();
+    let mut outcome = Outcome::default();
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0u32.. {
+        let due = started + interval * i;
+        if due >= started + duration {
+            break;
+        }
+        tokio::time::sleep_until(due).await;
+        let Ok(permit) = outstanding.clone().try_acquire_owned() else {
+            *outcome.errors.entry("backlog".into()).or_default() += 1;
+            continue;
+        };
+        let (call, id) = (call.clone(), next_id.fetch_add(1, Ordering::Relaxed));
+        calls.spawn(async move {
+            let begun = Instant::now();
+            let result = tokio::time::timeout(CALL_TIMEOUT, call(id)).await;
+            drop(permit);
+            (result, begun.elapsed())
+        });
+    }
+    while let Some(ended) = calls.join_next().await {
+        match ended {
+            Ok((Ok(Ok(())), latency)) => {
+                outcome.calls += 1;
+                let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+                outcome.latency.saturating_record(us.max(1));
+            }
+            Ok((Ok(Err(kind)), _)) => *outcome.errors.entry(kind).or_default() += 1,
+            Ok((Err(_), _)) => *outcome.errors.entry("timeout".into()).or_default() += 1,
+            Err(_) => *outcome.errors.entry("panic".into()).or_default() += 1,
+        }
+    }
+    outcome.elapsed = duration;
+    outcome
 }
 
 /// `n` separate HTTP/2 connections to `url` (a tonic `Channel` is one connection).

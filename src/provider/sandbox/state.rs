@@ -326,7 +326,9 @@ pub fn validate_session(body: &Value, countries: &Countries, language: Language)
 /// Everything the sandbox knows.
 #[derive(Default)]
 pub struct Ledger {
-    pub payins: HashMap<String, SandboxPayin>,
+    /// Boxed, so that growing the map moves pointers, not payins: a long benchmark grows it
+    /// to hundreds of thousands, and the lock is held while it grows.
+    pub payins: HashMap<String, Box<SandboxPayin>>,
     /// Merchant reference, API reference (tr_) and token → payin id.
     pub index: HashMap<String, String>,
     /// X-Idempotency-Key → (what it was used for, status, response body).
@@ -336,7 +338,7 @@ pub struct Ledger {
 impl Ledger {
     pub fn find(&self, reference: &str) -> Option<&SandboxPayin> {
         let id = self.index.get(reference).map_or(reference, String::as_str);
-        self.payins.get(id)
+        self.payins.get(id).map(|payin| &**payin)
     }
 
     pub fn find_mut(&mut self, reference: &str) -> Option<&mut SandboxPayin> {
@@ -345,7 +347,7 @@ impl Ledger {
             .get(reference)
             .cloned()
             .unwrap_or_else(|| reference.to_owned());
-        self.payins.get_mut(&id)
+        self.payins.get_mut(&id).map(|payin| &mut **payin)
     }
 
     pub fn insert(&mut self, payin: SandboxPayin) {
@@ -356,7 +358,7 @@ impl Ledger {
         ] {
             self.index.insert(alias.clone(), payin.id.clone());
         }
-        self.payins.insert(payin.id.clone(), payin);
+        self.payins.insert(payin.id.clone(), Box::new(payin));
     }
 }
 
