@@ -85,8 +85,8 @@ impl Payments {
         }
     }
 
-    /// Keeps the payin created for `command`. What only the request knows (country, account)
-    /// is filled in even when a refresh cached the payin first.
+    /// Keeps the payin created for `command`. What only the request knows (country, account,
+    /// a name the answer lacks) is filled in even when a refresh cached the payin first.
     async fn keep_created(
         &self,
         command: &CreatePayinCommand,
@@ -107,6 +107,11 @@ impl Payments {
             if missing {
                 payin.country.clone_from(&command.country);
                 payin.account_id.clone_from(&command.account_id);
+            }
+            // Some answers name no customer (Novasend's 2025 create answer): the caller's
+            // name stands (contract §9).
+            if payin.customer_name.is_empty() {
+                payin.customer_name.clone_from(&command.customer_name);
             }
             // A payin this create just made is new to everyone: no stream can be waiting for
             // its first state (a stream opens only on a payin that exists), so it is not

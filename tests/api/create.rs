@@ -95,14 +95,30 @@ async fn reads_the_2025_response_shape() {
         "paymentUrl": "https://link.novasend.app/link/abc", "createdAt": "2025-08-22T01:34:48.189Z"
     });
     wiremock::Mock::given(wiremock::matchers::method("POST"))
-        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(body_2025))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(body_2025.clone()))
         .mount(&h.novasend)
         .await;
     let payin = h.create("order-2025").await;
     assert_eq!(payin.reference, "order-2025");
     assert_eq!(payin.provider_reference, "tr_fhchi842jyimwiugjgszcxvb8n");
     assert_eq!(payin.status(), pb::PayinStatus::AwaitingConfirmation);
-    assert_eq!(payin.customer.unwrap().phone_number, "+2250700000042");
+    let customer = payin.customer.unwrap();
+    assert_eq!(customer.phone_number, "+2250700000042");
+    // The 2025 answer names no customer: the name is the one the caller sent (contract §9).
+    let sent = create_request("order-2025", "any").customer_name;
+    assert_eq!(customer.name, sent);
+    // A refresh that names no one keeps it too.
+    h.novasend_reports("order-2025", body_2025).await;
+    let refreshed = h
+        .client
+        .get_payin(pb::GetPayinRequest {
+            reference: "order-2025".into(),
+            refresh: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(refreshed.customer.unwrap().name, sent);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
