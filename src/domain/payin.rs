@@ -1,9 +1,7 @@
 //! The payin as this service keeps it, and how a provider observation is applied to it.
 
 use super::phone::PhoneNumber;
-use super::status::{
-    ConfirmationStatus, PayinStatus, Progress, StatusSignals, TransactionStatus, derive_status,
-};
+use super::status::{ConfirmationStatus, PayinStatus, Progress, TransactionStatus};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -73,12 +71,16 @@ pub struct Refund {
     pub requested_with: String,
 }
 
-/// What a provider says about a payin at one moment, in provider-neutral terms.
+/// What a provider says about a payin at one moment, in provider-neutral terms: the provider
+/// module has already mapped its own answer onto the gateway's status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderPayin {
     /// The merchant's reference, when the provider echoes it.
     pub reference: Option<String>,
     pub provider_reference: String,
+    /// The gateway's status, as the provider module computed it.
+    pub status: PayinStatus,
+    /// The provider's own status word, shown as it is.
     pub provider_status: String,
     pub confirmation_required: bool,
     pub confirmation_status: ConfirmationStatus,
@@ -95,20 +97,10 @@ pub struct ProviderPayin {
 }
 
 impl ProviderPayin {
-    pub fn status(&self) -> PayinStatus {
-        derive_status(&StatusSignals {
-            provider_status: &self.provider_status,
-            confirmation_required: self.confirmation_required,
-            confirmation_status: self.confirmation_status,
-            transaction_status: self.transaction.as_ref().and_then(|t| t.status),
-            has_failure: self.failure.is_some(),
-        })
-    }
-
     /// How far the provider says the payin has got (see `Payin::progress`).
     pub fn progress(&self) -> Progress {
         Progress {
-            status: self.status(),
+            status: self.status,
             confirmation: self.confirmation_status,
             transaction: self.transaction.as_ref().and_then(|t| t.status),
         }
@@ -182,7 +174,7 @@ impl Payin {
         observed: ProviderPayin,
         now: DateTime<Utc>,
     ) -> Self {
-        let status = observed.status();
+        let status = observed.status;
         Payin {
             reference: merchant_reference.to_owned(),
             provider_reference: observed.provider_reference,
@@ -278,11 +270,13 @@ fn keep_unless_empty(field: &mut String, observed: String) {
 mod tests {
     use super::*;
 
-    fn observation(provider_status: &str, confirmation: ConfirmationStatus) -> ProviderPayin {
+    /// What a provider module would report: the status it computed, and the raw word.
+    fn observation(status: PayinStatus, confirmation: ConfirmationStatus) -> ProviderPayin {
         ProviderPayin {
             reference: Some("order-1".into()),
             provider_reference: "pr_1".into(),
-            provider_status: provider_status.into(),
+            status,
+            provider_status: format!("{status:?}").to_lowercase(),
             confirmation_required: true,
             confirmation_status: confirmation,
             payment_url: "http://pay/1".into(),
@@ -319,15 +313,21 @@ mod tests {
             "order-1",
             "CI",
             "",
-            observation("processing", ConfirmationStatus::None),
+            observation(PayinStatus::AwaitingConfirmation, ConfirmationStatus::None),
             t0,
         );
         assert_eq!(payin.status, PayinStatus::AwaitingConfirmation);
 
-        let same = payin.apply(observation("processing", ConfirmationStatus::None), t0);
+        let same = payin.apply(
+            observation(PayinStatus::AwaitingConfirmation, ConfirmationStatus::None),
+            t0,
+        );
         assert_eq!(same, Applied::Unchanged);
 
-        let accepted = payin.apply(observation("processing", ConfirmationStatus::Accepted), t0);
+        let accepted = payin.apply(
+            observation(PayinStatus::Processing, ConfirmationStatus::Accepted),
+            t0,
+        );
         assert_eq!(
             accepted,
             Applied::Changed {
@@ -335,7 +335,10 @@ mod tests {
             }
         );
 
-        let stale = payin.apply(observation("processing", ConfirmationStatus::None), t0);
+        let stale = payin.apply(
+            observation(PayinStatus::AwaitingConfirmation, ConfirmationStatus::None),
+            t0,
+        );
         assert_eq!(
             stale,
             Applied::Contradicted {
@@ -344,12 +347,15 @@ mod tests {
         );
         assert_eq!(payin.status, PayinStatus::Processing);
 
-        let mut done = observation("processed", ConfirmationStatus::Accepted);
+        let mut done = observation(PayinStatus::Succeeded, ConfirmationStatus::Accepted);
         done.transaction = Some(completed());
         assert!(matches!(payin.apply(done, t0), Applied::Changed { .. }));
         assert_eq!(payin.status, PayinStatus::Succeeded);
 
-        let lie = payin.apply(observation("expired", ConfirmationStatus::Expired), t0);
+        let lie = payin.apply(
+            observation(PayinStatus::Expired, ConfirmationStatus::Expired),
+            t0,
+        );
         assert_eq!(
             lie,
             Applied::Contradicted {

@@ -2,6 +2,7 @@
 
 #[cfg(test)]
 mod properties;
+mod status;
 pub mod webhook;
 mod wire;
 

@@ -1,6 +1,7 @@
 //! Novasend's JSON, both response shapes (2025: `reference: tr_…` + `customerReference`;
 //! 2026: `id: pr_…` + `reference` = merchant's), read tolerantly.
 
+use super::status::{StatusSignals, payin_status};
 use crate::domain::{
     ConfirmationStatus, CreatePayinCommand, Failure, PhoneNumber, ProviderPayin, Refund,
     RefundStatus, RefundTransaction, RefundType, Transaction, TransactionStatus,
@@ -167,14 +168,29 @@ pub fn parse_payin(bytes: &[u8]) -> Result<ProviderPayin, String> {
     let provider_reference = provider_reference
         .filter(|r| !r.is_empty())
         .ok_or("payin has no `id` nor `reference`")?;
-    let provider_status = body.status.ok_or("payin has no `status`")?;
+    let provider_status = body
+        .status
+        .ok_or("payin has no `status`")?
+        .to_ascii_lowercase();
     let customer = body.customer.unwrap_or_default();
+    let confirmation_required = body.confirmation_required.unwrap_or(false);
+    let confirmation_status = confirmation_status(body.confirmation_status.as_deref());
+    let transaction = transaction(body.transaction)?;
+    let failure = failure(body.failure.as_ref());
+    let status = payin_status(&StatusSignals {
+        provider_status: &provider_status,
+        confirmation_required,
+        confirmation_status,
+        transaction_status: transaction.as_ref().and_then(|t| t.status),
+        has_failure: failure.is_some(),
+    });
     Ok(ProviderPayin {
         reference: merchant_reference.filter(|r| !r.is_empty()),
         provider_reference,
-        provider_status: provider_status.to_ascii_lowercase(),
-        confirmation_required: body.confirmation_required.unwrap_or(false),
-        confirmation_status: confirmation_status(body.confirmation_status.as_deref()),
+        status,
+        provider_status,
+        confirmation_required,
+        confirmation_status,
         payment_url: body.payment_url.unwrap_or_default(),
         customer_name: customer.name.or(body.customer_name).unwrap_or_default(),
         customer_phone: PhoneNumber::from_provider(
@@ -188,8 +204,8 @@ pub fn parse_payin(bytes: &[u8]) -> Result<ProviderPayin, String> {
         charged_amount: whole_units(body.charged_amount.as_ref())?,
         currency: body.currency.unwrap_or_default(),
         created_at: timestamp(body.created_at.as_deref()),
-        transaction: transaction(body.transaction)?,
-        failure: failure(body.failure.as_ref()),
+        transaction,
+        failure,
     })
 }
 
@@ -459,7 +475,7 @@ mod tests {
         assert_eq!(t.amount, "153.00");
         assert_eq!(t.status, Some(TransactionStatus::Completed));
         assert!(t.processed_at.is_some());
-        assert_eq!(payin.status(), PayinStatus::Succeeded);
+        assert_eq!(payin.status, PayinStatus::Succeeded);
     }
 
     #[test]
@@ -475,7 +491,7 @@ mod tests {
             payin.payment_url,
             "https://business.novasend.app/link/QGRD4D"
         );
-        assert_eq!(payin.status(), PayinStatus::AwaitingConfirmation);
+        assert_eq!(payin.status, PayinStatus::AwaitingConfirmation);
         assert!(payin.created_at.is_some());
     }
 
@@ -484,14 +500,14 @@ mod tests {
         let body = r#"{"id":"pr_1","status":"processed","transaction":{},"failure":{}}"#;
         let payin = parse_payin(body.as_bytes()).unwrap();
         assert!(payin.transaction.is_none() && payin.failure.is_none());
-        assert_eq!(payin.status(), PayinStatus::Processing);
+        assert_eq!(payin.status, PayinStatus::Processing);
         let failed = r#"{"id":"pr_1","status":"processed","failure":{"code":"E42","message":"insufficient funds for +2250700000042"}}"#;
         let payin = parse_payin(failed.as_bytes()).unwrap();
         assert_eq!(
             payin.failure.as_ref().unwrap().message,
             "insufficient funds for **********0042"
         );
-        assert_eq!(payin.status(), PayinStatus::Failed);
+        assert_eq!(payin.status, PayinStatus::Failed);
     }
 
     #[test]
