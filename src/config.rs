@@ -3,11 +3,12 @@
 
 use crate::domain::Countries;
 use crate::payments::PaymentsSettings;
+use crate::provider::WebhookSecrets;
 use crate::provider::novasend::NovasendConfig;
 use crate::provider::sandbox::{Fault, ResponseShape, SandboxConfig};
 use crate::telemetry::{LogFormat, OtlpConfig};
 use clap::Args;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -34,7 +35,8 @@ pub struct ServeArgs {
     pub novasend_api_client: Option<String>,
     #[arg(long, env = "NOVASEND_API_CLIENT_FILE")]
     pub novasend_api_client_file: Option<String>,
-    /// Enables webhook signature checks.
+    /// Enables webhook signature checks; several comma-separated secrets (newest first)
+    /// during a rotation.
     #[arg(long, env = "NOVASEND_WEBHOOK_SECRET", hide_env_values = true)]
     pub novasend_webhook_secret: Option<String>,
     #[arg(long, env = "NOVASEND_WEBHOOK_SECRET_FILE")]
@@ -329,7 +331,8 @@ pub struct Config {
     pub novasend: Option<NovasendConfig>,
     pub sandbox_addr: SocketAddr,
     pub sandbox: SandboxConfig,
-    pub webhook_secret: Option<SecretString>,
+    /// Empty: webhook signatures are not checked.
+    pub webhook_secrets: WebhookSecrets,
     pub shutdown_grace: Duration,
     pub countries: Countries,
     pub log_format: LogFormat,
@@ -478,11 +481,18 @@ impl Config {
             &args.novasend_api_client,
             &args.novasend_api_client_file,
         );
-        let webhook_secret = secret(
+        let webhook_secrets = secret(
             "NOVASEND_WEBHOOK_SECRET",
             &args.novasend_webhook_secret,
             &args.novasend_webhook_secret_file,
-        );
+        )
+        .map_or(Ok(WebhookSecrets::default()), |raw| {
+            WebhookSecrets::parse(raw.expose_secret())
+        })
+        .unwrap_or_else(|e| {
+            errors.push(format!("NOVASEND_WEBHOOK_SECRET: {e}"));
+            WebhookSecrets::default()
+        });
 
         let mut novasend = None;
         if let Some(raw) = args.novasend_base_url.as_deref().filter(|u| !u.is_empty()) {
@@ -580,14 +590,14 @@ impl Config {
         }
         let (sandbox_addr, mut sandbox) = sandbox.expect("checked");
         if sandbox.webhook_secret.is_none() {
-            sandbox.webhook_secret = webhook_secret.clone();
+            sandbox.webhook_secret = webhook_secrets.first().cloned();
         }
         Ok(Config {
             grpc_addr: grpc_addr.expect("checked"),
             http_addr: http_addr.expect("checked"),
             store,
             novasend,
-            webhook_secret,
+            webhook_secrets,
             shutdown_grace,
             countries,
             sandbox_addr,
@@ -838,6 +848,32 @@ mod tests {
         assert_eq!(errors.len(), 1);
         assert!(errors[0].starts_with("NOVASEND_BASE_URL:"));
         assert!(!errors[0].contains("hunter2") && !errors[0].contains("merchant"));
+    }
+
+    #[test]
+    fn webhook_secrets_are_a_list_and_a_typo_in_it_is_one_clear_line() {
+        let args = ServeArgs {
+            novasend_webhook_secret: Some("whsec_new, whsec_old".into()),
+            ..defaults()
+        };
+        let config = Config::from_args(&args).unwrap();
+        let mut count = 0;
+        config.webhook_secrets.any(|_| {
+            count += 1;
+            false
+        });
+        assert_eq!(count, 2);
+        // The in-process sandbox signs with the first (the newest).
+        let signing = config.sandbox.webhook_secret.unwrap();
+        assert_eq!(signing.expose_secret(), "whsec_new");
+        let args = ServeArgs {
+            novasend_webhook_secret: Some("whsec_new,,whsec_old".into()),
+            ..defaults()
+        };
+        let errors = Config::from_args(&args).err().unwrap();
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].starts_with("NOVASEND_WEBHOOK_SECRET:"));
+        assert!(!errors[0].contains("whsec"), "never echoes a secret");
     }
 
     #[test]

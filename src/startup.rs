@@ -88,10 +88,10 @@ impl Application {
         };
         let api = PaymentsApi::new(payments.clone(), config.countries.clone(), streams)
             .with_max_in_flight(config.limits.max_in_flight);
-        if config.webhook_secret.is_none() {
+        if config.webhook_secrets.is_empty() {
             tracing::warn!("NOVASEND_WEBHOOK_SECRET is unset: webhook signatures are not checked");
         }
-        let webhooks = WebhookState::new(payments.clone(), config.webhook_secret.clone());
+        let webhooks = WebhookState::new(payments.clone(), config.webhook_secrets.clone());
         let http = crate::http::router(webhooks, store.clone(), payments.provider().clone());
         if config.auth_tokens.is_empty() {
             tracing::warn!("PAYMENTS_AUTH_TOKENS is unset: callers are not authenticated");

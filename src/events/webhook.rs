@@ -3,13 +3,13 @@
 
 use crate::domain::{Language, ObservationSource};
 use crate::payments::Payments;
+use crate::provider::WebhookSecrets;
 use crate::provider::novasend::webhook::{SIGNATURE_HEADER, read_trigger, signature_is_valid};
 use crate::store::StoreError;
 use crate::telemetry::metrics::WEBHOOKS;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use secrecy::SecretString;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -20,15 +20,15 @@ const CONCURRENT_REFRESHES: usize = 64;
 #[derive(Clone)]
 pub struct WebhookState {
     payments: Payments,
-    secret: Option<Arc<SecretString>>,
+    secrets: Arc<WebhookSecrets>,
     refreshes: Arc<Semaphore>,
 }
 
 impl WebhookState {
-    pub fn new(payments: Payments, secret: Option<SecretString>) -> Self {
+    pub fn new(payments: Payments, secrets: WebhookSecrets) -> Self {
         Self {
             payments,
-            secret: secret.map(Arc::new),
+            secrets: Arc::new(secrets),
             refreshes: Arc::new(Semaphore::new(CONCURRENT_REFRESHES)),
         }
     }
@@ -83,9 +83,9 @@ pub async fn receive(
 }
 
 async fn accept(state: &WebhookState, headers: &HeaderMap, body: &[u8]) -> WebhookOutcome {
-    if let Some(secret) = &state.secret {
+    if !state.secrets.is_empty() {
         let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-        if !signature_is_valid(secret, body, signature) {
+        if !signature_is_valid(&state.secrets, body, signature) {
             tracing::warn!("webhook with a missing or wrong signature refused");
             return WebhookOutcome::BadSignature;
         }

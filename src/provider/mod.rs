@@ -3,6 +3,9 @@
 
 pub mod novasend;
 pub mod sandbox;
+pub mod webhook_secrets;
+
+pub use webhook_secrets::WebhookSecrets;
 
 use crate::domain::{CreatePayinCommand, Language, ProviderPayin, Refund};
 use async_trait::async_trait;

@@ -1,6 +1,7 @@
 //! The built-in sandbox: faithful to Novasend's documents, driving real payin lifecycles.
 use crate::common::*;
 use payments_gateway::proto::{self as pb, PayinUpdate, StreamPayinUpdatesRequest};
+use payments_gateway::provider::WebhookSecrets;
 use payments_gateway::provider::sandbox::{ResponseShape, SandboxConfig};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -477,7 +478,7 @@ async fn sandbox_webhooks_are_signed_and_the_service_checks_them() {
     config.novasend = None;
     config.sandbox = quick_sandbox();
     let secret = secrecy::SecretString::from("whsec_shared");
-    config.webhook_secret = Some(secret.clone());
+    config.webhook_secrets = WebhookSecrets::one(secret.clone());
     config.sandbox.webhook_secret = Some(secret);
     // Polling far away: only signed webhooks can move the stream.
     config.payments.poll_interval = Duration::from_secs(600);

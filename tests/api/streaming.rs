@@ -2,6 +2,7 @@
 use crate::common::*;
 use payments_gateway::payments::PaymentsSettings;
 use payments_gateway::proto::{self as pb, PayinUpdate, StreamPayinUpdatesRequest};
+use payments_gateway::provider::WebhookSecrets;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -198,19 +199,31 @@ async fn webhook_signatures_are_checked_when_a_secret_is_set() {
     let redis = RedisServer::start();
     let novasend = wiremock::MockServer::start().await;
     let mut config = test_config(&novasend.uri(), Some(redis.url()), test_settings());
-    let secret = SecretString::from("whsec_test");
-    config.webhook_secret = Some(secret.clone());
+    // A rotation in progress: the new secret and the old one are both accepted.
+    config.webhook_secrets = WebhookSecrets::parse("whsec_new,whsec_old").unwrap();
     let app = TestApp::spawn(config).await;
     let body = webhook("payin.confirmed", "order-sig");
-    let good = payments_gateway::provider::novasend::webhook::sign(&secret, body.as_bytes());
-    let forged = payments_gateway::provider::novasend::webhook::sign(
-        &SecretString::from("guess"),
-        body.as_bytes(),
-    );
+    let signed = |secret: &str| {
+        payments_gateway::provider::novasend::webhook::sign(
+            &SecretString::from(secret.to_owned()),
+            body.as_bytes(),
+        )
+    };
     assert_eq!(app.post_webhook(&body, None).await, 401);
-    assert_eq!(app.post_webhook(&body, Some(&forged)).await, 401);
+    assert_eq!(app.post_webhook(&body, Some(&signed("guess"))).await, 401);
+    assert_eq!(
+        app.post_webhook(&body, Some(&signed("whsec_older"))).await,
+        401
+    );
     assert_eq!(app.post_webhook(&body, Some("not-hex")).await, 401);
-    assert_eq!(app.post_webhook(&body, Some(&good)).await, 200);
+    assert_eq!(
+        app.post_webhook(&body, Some(&signed("whsec_new"))).await,
+        200
+    );
+    assert_eq!(
+        app.post_webhook(&body, Some(&signed("whsec_old"))).await,
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -156,7 +156,7 @@ pub fn test_config(
             api_client: SecretString::from(API_CLIENT),
             timeout: settings.upstream_timeout,
         }),
-        webhook_secret: None,
+        webhook_secrets: Default::default(),
         sandbox_addr: "127.0.0.1:0".parse().unwrap(),
         sandbox: payments_gateway::provider::sandbox::SandboxConfig::default(),
         shutdown_grace: Duration::from_secs(1),

@@ -1,5 +1,6 @@
 //! Novasend's webhooks: the signature scheme and where the payin's reference sits.
 
+use crate::provider::WebhookSecrets;
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -7,15 +8,22 @@ use sha2::Sha256;
 
 pub const SIGNATURE_HEADER: &str = "x-novasend-signature";
 
-/// Checks `x-novasend-signature`: the hex HMAC-SHA256 of the raw body, compared in constant time.
-pub fn signature_is_valid(secret: &SecretString, body: &[u8], signature_hex: Option<&str>) -> bool {
+/// Checks `x-novasend-signature`: the hex HMAC-SHA256 of the raw body under one of the
+/// secrets, each compared in constant time.
+pub fn signature_is_valid(
+    secrets: &WebhookSecrets,
+    body: &[u8],
+    signature_hex: Option<&str>,
+) -> bool {
     let Some(expected) = signature_hex.and_then(|h| hex::decode(h.trim()).ok()) else {
         return false;
     };
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
-        .expect("HMAC takes keys of any length");
-    mac.update(body);
-    mac.verify_slice(&expected).is_ok()
+    secrets.any(|secret| {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+        mac.update(body);
+        mac.verify_slice(&expected).is_ok()
+    })
 }
 
 /// Signs a body the way Novasend does (for the sandbox and for tests).
@@ -68,22 +76,40 @@ mod tests {
     #[test]
     fn verifies_hex_hmac_sha256_of_the_raw_body() {
         let secret = SecretString::from("whsec_test");
+        let secrets = WebhookSecrets::one(secret.clone());
         let body = br#"{"event":"payin.confirmed"}"#;
         let signature = sign(&secret, body);
-        assert!(signature_is_valid(&secret, body, Some(&signature)));
+        assert!(signature_is_valid(&secrets, body, Some(&signature)));
         assert!(signature_is_valid(
-            &secret,
+            &secrets,
             body,
             Some(&signature.to_uppercase())
         ));
-        assert!(!signature_is_valid(&secret, b"{}", Some(&signature)));
+        assert!(!signature_is_valid(&secrets, b"{}", Some(&signature)));
+        let other = WebhookSecrets::parse("other").unwrap();
+        assert!(!signature_is_valid(&other, body, Some(&signature)));
+        assert!(!signature_is_valid(&secrets, body, Some("zz")));
+        assert!(!signature_is_valid(&secrets, body, None));
         assert!(!signature_is_valid(
-            &SecretString::from("other"),
+            &WebhookSecrets::default(),
             body,
             Some(&signature)
         ));
-        assert!(!signature_is_valid(&secret, body, Some("zz")));
-        assert!(!signature_is_valid(&secret, body, None));
+    }
+
+    #[test]
+    fn any_of_several_secrets_signs_during_a_rotation() {
+        let body = br#"{"event":"payin.confirmed"}"#;
+        let secrets = WebhookSecrets::parse("whsec_new,whsec_old").unwrap();
+        for secret in ["whsec_new", "whsec_old"] {
+            let signature = sign(&SecretString::from(secret), body);
+            assert!(
+                signature_is_valid(&secrets, body, Some(&signature)),
+                "{secret}"
+            );
+        }
+        let retired = sign(&SecretString::from("whsec_older"), body);
+        assert!(!signature_is_valid(&secrets, body, Some(&retired)));
     }
 
     #[test]

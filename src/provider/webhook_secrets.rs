@@ -1,0 +1,73 @@
+//! The secrets a provider's webhooks may be signed with: several at once, so that a secret
+//! can be rotated without refusing webhooks signed with the old one meanwhile.
+
+use secrecy::{ExposeSecret, SecretString};
+
+/// One or more non-empty secrets, or none (signatures are not checked).
+#[derive(Clone, Default)]
+pub struct WebhookSecrets(Vec<SecretString>);
+
+impl WebhookSecrets {
+    /// A comma-separated list (`new,old`); spaces around each secret are ignored. An empty
+    /// entry is refused rather than skipped: `a,,b` or a trailing comma is a typo, not a
+    /// rotation.
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        raw.split(',')
+            .map(|secret| match secret.trim() {
+                "" => Err("holds an empty secret (two commas in a row, or one at an end)"),
+                secret => Ok(SecretString::from(secret)),
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+
+    pub fn one(secret: SecretString) -> Self {
+        Self(vec![secret])
+    }
+
+    /// The secret to sign with (the sandbox's): the first, the newest by convention.
+    pub fn first(&self) -> Option<&SecretString> {
+        self.0.first()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether `accepts` holds for the bytes of any of the secrets.
+    pub fn any(&self, mut accepts: impl FnMut(&[u8]) -> bool) -> bool {
+        self.0
+            .iter()
+            .any(|secret| accepts(secret.expose_secret().as_bytes()))
+    }
+}
+
+impl std::fmt::Debug for WebhookSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WebhookSecrets([{} redacted])", self.0.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_list_and_refuses_empty_entries() {
+        let secrets = WebhookSecrets::parse(" new , old").unwrap();
+        let mut seen = Vec::new();
+        assert!(!secrets.any(|s| {
+            seen.push(String::from_utf8(s.to_vec()).unwrap());
+            false
+        }));
+        assert_eq!(seen, ["new", "old"]);
+        for typo in ["", "a,,b", "a,", ",a", " , "] {
+            assert!(WebhookSecrets::parse(typo).is_err(), "{typo:?}");
+        }
+        assert_eq!(
+            format!("{secrets:?}"),
+            "WebhookSecrets([2 redacted])",
+            "never shows a secret"
+        );
+    }
+}
