@@ -132,7 +132,7 @@ async fn rpc_spans_continue_the_caller_s_trace_and_parent_redis_and_novasend_spa
         attribute(novasend, "url.template").as_deref(),
         Some("/v1/payin/sessions")
     );
-    for operation in ["begin", "claim_reference", "save_payin", "finish"] {
+    for operation in ["begin", "save_payin", "finish"] {
         assert!(
             children
                 .iter()
