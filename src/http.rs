@@ -1,7 +1,7 @@
 //! The HTTP side on PAYMENTS_HTTP_ADDR: Novasend webhooks, health and metrics.
 
 use crate::events::webhook::{self, WebhookState};
-use crate::provider::PaymentProvider;
+use crate::provider::Providers;
 use crate::store::Store;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
@@ -16,14 +16,10 @@ const MAX_WEBHOOK_BYTES: usize = 256 * 1024;
 #[derive(Clone)]
 struct Readiness {
     store: Arc<dyn Store>,
-    provider: Arc<dyn PaymentProvider>,
+    providers: Providers,
 }
 
-pub fn router(
-    webhooks: WebhookState,
-    store: Arc<dyn Store>,
-    provider: Arc<dyn PaymentProvider>,
-) -> Router {
+pub fn router(webhooks: WebhookState, store: Arc<dyn Store>, providers: Providers) -> Router {
     let metrics = crate::telemetry::metrics::handle();
     Router::new()
         .route(
@@ -35,27 +31,28 @@ pub fn router(
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/readyz",
-            get(ready).with_state(Readiness { store, provider }),
+            get(ready).with_state(Readiness { store, providers }),
         )
         .route("/metrics", get(move || async move { metrics.render() }))
 }
 
-/// Ready when the store answers. Novasend's reachability is reported but does not count: an
-/// upstream outage must not empty the Service.
+/// Ready when the store answers. Each provider's reachability is reported (under its name)
+/// but does not count: an upstream outage must not empty the Service.
 async fn ready(State(readiness): State<Readiness>) -> (StatusCode, Json<Value>) {
-    let novasend = match readiness.provider.reachable() {
-        Some(true) => "reachable",
-        Some(false) => "unreachable",
-        None => "unknown",
-    };
-    match readiness.store.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(json!({"status": "ready", "store": "ok", "novasend": novasend})),
-        ),
+    let (code, mut body) = match readiness.store.ping().await {
+        Ok(()) => (StatusCode::OK, json!({"status": "ready", "store": "ok"})),
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not ready", "store": "unavailable", "novasend": novasend})),
+            json!({"status": "not ready", "store": "unavailable"}),
         ),
+    };
+    for provider in readiness.providers.iter() {
+        let reachable = match provider.reachable() {
+            Some(true) => "reachable",
+            Some(false) => "unreachable",
+            None => "unknown",
+        };
+        body[provider.name()] = json!(reachable);
     }
+    (code, Json(body))
 }

@@ -10,9 +10,9 @@ use crate::events::watchers::Watchers;
 use crate::events::webhook::WebhookState;
 use crate::payments::Payments;
 use crate::proto::payments_service_server::{PaymentsService, PaymentsServiceServer};
-use crate::provider::PaymentProvider;
 use crate::provider::novasend::{NovasendClient, NovasendConfig};
 use crate::provider::sandbox::{self, SandboxHandle};
+use crate::provider::{PaymentProvider, Providers};
 use crate::store::Store;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
@@ -75,8 +75,10 @@ impl Application {
             None => start_sandbox(&config, &http_listener).await?,
         };
         tracing::info!(base_url = %novasend.base_url, "novasend provider");
-        let provider: Arc<dyn PaymentProvider> = Arc::new(NovasendClient::new(novasend)?);
-        let payments = Payments::new(store.clone(), provider, config.payments.clone());
+        let novasend: Arc<dyn PaymentProvider> = Arc::new(NovasendClient::new(novasend)?);
+        // The registry: one line per provider; the first answers payins naming none.
+        let providers = Providers::new(vec![novasend])?;
+        let payments = Payments::new(store.clone(), providers, config.payments.clone());
 
         let watchers = Watchers::start(&store);
         let (closing, closing_rx) = watch::channel(false);
@@ -92,7 +94,7 @@ impl Application {
             tracing::warn!("NOVASEND_WEBHOOK_SECRET is unset: webhook signatures are not checked");
         }
         let webhooks = WebhookState::new(payments.clone(), config.webhook_secrets.clone());
-        let http = crate::http::router(webhooks, store.clone(), payments.provider().clone());
+        let http = crate::http::router(webhooks, store.clone(), payments.providers().clone());
         if config.auth_tokens.is_empty() {
             tracing::warn!("PAYMENTS_AUTH_TOKENS is unset: callers are not authenticated");
         }

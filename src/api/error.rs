@@ -3,7 +3,7 @@
 
 use crate::domain::{Language, Violations};
 use crate::payments::{NotRefundable, PaymentsError};
-use crate::provider::ProviderError;
+use crate::provider::{ProviderError, ProviderFailure};
 use crate::store::StoreError;
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -25,8 +25,10 @@ pub fn disposition(error: &PaymentsError) -> Disposition {
         PaymentsError::NotFound
         | PaymentsError::NotRefundable(_)
         | PaymentsError::ReferenceTaken => Disposition::Record,
-        PaymentsError::OutcomeUnknown | PaymentsError::Store(_) => Disposition::Release,
-        PaymentsError::Provider(e) => match e {
+        PaymentsError::OutcomeUnknown
+        | PaymentsError::Store(_)
+        | PaymentsError::ProviderNotEnabled(_) => Disposition::Release,
+        PaymentsError::Provider(failure) => match failure.error {
             ProviderError::NotSent(_)
             | ProviderError::OutcomeUnknown(_)
             | ProviderError::RateLimited(_) => Disposition::Release,
@@ -141,53 +143,74 @@ pub fn to_status(error: &PaymentsError, language: Language) -> Status {
             "résultat inconnu, réessayez avec la même clé",
         )),
         PaymentsError::Store(e) => store_unavailable(e, language),
-        PaymentsError::Provider(e) => provider_status(e, language),
+        PaymentsError::Provider(failure) => provider_status(failure, language),
+        PaymentsError::ProviderNotEnabled(name) => Status::unavailable(language.pick(
+            &format!("this payin's provider `{name}` is not enabled on this service"),
+            &format!("le fournisseur `{name}` de ce paiement n'est pas activé sur ce service"),
+        )),
     }
 }
 
-fn provider_status(error: &ProviderError, language: Language) -> Status {
-    let with = |en: &str, fr: &str, detail: &str| format!("{}: {detail}", language.pick(en, fr));
-    match error {
-        ProviderError::NotSent(_) => Status::unavailable(language.pick(
-            "Novasend is unreachable; retry later",
-            "Novasend est injoignable ; réessayez plus tard",
+/// The provider's failure, in the caller's language, naming the payin's provider.
+fn provider_status(failure: &ProviderFailure, language: Language) -> Status {
+    let p = failure.provider;
+    let pick = |en, fr| language.pick(en, fr);
+    let with = |en: String, fr: String, detail: &str| format!("{}: {detail}", pick(en, fr));
+    match &failure.error {
+        ProviderError::NotSent(_) => Status::unavailable(pick(
+            format!("{p} is unreachable; retry later"),
+            format!("{p} est injoignable ; réessayez plus tard"),
         )),
         ProviderError::OutcomeUnknown(reason) => Status::unavailable(with(
-            "Novasend did not give an answer; retry with the same key",
-            "Novasend n'a pas donné de réponse ; réessayez avec la même clé",
+            format!("{p} did not give an answer; retry with the same key"),
+            format!("{p} n'a pas donné de réponse ; réessayez avec la même clé"),
             reason,
         )),
         ProviderError::RateLimited(message) => Status::resource_exhausted(with(
-            "Novasend rate limit reached; retry later",
-            "limite de débit de Novasend atteinte ; réessayez plus tard",
+            format!("{p} rate limit reached; retry later"),
+            format!("limite de débit de {p} atteinte ; réessayez plus tard"),
             message,
         )),
         ProviderError::Conflict(message) => Status::already_exists(with(
-            "Novasend reports the reference or key as already used",
-            "Novasend signale la référence ou la clé comme déjà utilisée",
+            format!("{p} reports the reference or key as already used"),
+            format!("{p} signale la référence ou la clé comme déjà utilisée"),
             message,
         )),
         ProviderError::Rejected(message) => Status::invalid_argument(with(
-            "Novasend rejected the request",
-            "Novasend a refusé la requête",
+            format!("{p} rejected the request"),
+            format!("{p} a refusé la requête"),
             message,
         )),
-        ProviderError::NotFound(_) => Status::not_found(language.pick("payin not found", "paiement introuvable")),
-        ProviderError::Credentials(status) => Status::internal(format!(
-            "{} (HTTP {status})",
-            language.pick(
-                "Novasend refused this service's credentials; check NOVASEND_API_KEY and NOVASEND_API_CLIENT",
-                "Novasend a refusé les identifiants de ce service ; vérifiez NOVASEND_API_KEY et NOVASEND_API_CLIENT",
-            )
-        )),
+        ProviderError::NotFound(_) => {
+            Status::not_found(language.pick("payin not found", "paiement introuvable"))
+        }
+        ProviderError::Credentials(status) => {
+            let settings = failure.credential_settings;
+            Status::internal(format!(
+                "{} (HTTP {status})",
+                pick(
+                    format!(
+                        "{p} refused this service's credentials; check {}",
+                        settings.join(" and ")
+                    ),
+                    format!(
+                        "{p} a refusé les identifiants de ce service ; vérifiez {}",
+                        settings.join(" et ")
+                    ),
+                )
+            ))
+        }
         ProviderError::Malformed(what) => Status::internal(with(
-            "malformed Novasend response",
-            "réponse de Novasend mal formée",
+            format!("malformed {p} response"),
+            format!("réponse de {p} mal formée"),
             what,
         )),
         ProviderError::Unexpected { status, message } => Status::internal(format!(
             "{} (HTTP {status}): {message}",
-            language.pick("unexpected Novasend answer", "réponse inattendue de Novasend")
+            pick(
+                format!("unexpected {p} answer"),
+                format!("réponse inattendue de {p}")
+            )
         )),
     }
 }

@@ -45,7 +45,7 @@ impl Language {
     }
 
     /// Chooses between an English and a French text.
-    pub fn pick<'a>(self, en: &'a str, fr: &'a str) -> &'a str {
+    pub fn pick<T>(self, en: T, fr: T) -> T {
         match self {
             Language::En => en,
             Language::Fr => fr,

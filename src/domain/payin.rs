@@ -75,6 +75,8 @@ pub struct Refund {
 /// module has already mapped its own answer onto the gateway's status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderPayin {
+    /// Which provider said it (its stable name).
+    pub provider: &'static str,
     /// The merchant's reference, when the provider echoes it.
     pub reference: Option<String>,
     pub provider_reference: String,
@@ -124,6 +126,10 @@ pub enum ObservationSource {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payin {
     pub reference: String,
+    /// The provider that holds it (its stable name): every later read, refund and webhook of
+    /// this payin goes to that provider.
+    #[serde(default = "provider_of_older_records")]
+    pub provider: String,
     pub provider_reference: String,
     pub status: PayinStatus,
     pub provider_status: String,
@@ -177,6 +183,7 @@ impl Payin {
         let status = observed.status;
         Payin {
             reference: merchant_reference.to_owned(),
+            provider: observed.provider.to_owned(),
             provider_reference: observed.provider_reference,
             status,
             provider_status: observed.provider_status,
@@ -260,6 +267,11 @@ impl Payin {
     }
 }
 
+/// Payins cached before the gateway had a second provider were all Novasend's.
+fn provider_of_older_records() -> String {
+    "novasend".to_owned()
+}
+
 fn keep_unless_empty(field: &mut String, observed: String) {
     if !observed.is_empty() {
         *field = observed;
@@ -273,6 +285,7 @@ mod tests {
     /// What a provider module would report: the status it computed, and the raw word.
     fn observation(status: PayinStatus, confirmation: ConfirmationStatus) -> ProviderPayin {
         ProviderPayin {
+            provider: "test",
             reference: Some("order-1".into()),
             provider_reference: "pr_1".into(),
             status,

@@ -3,9 +3,10 @@
 
 use super::{Payments, PaymentsError, observe, upstream_idempotency_key};
 use crate::domain::{CreatePayinCommand, Language, ObservationSource, Payin, ProviderPayin};
-use crate::provider::ProviderError;
+use crate::provider::{PaymentProvider, ProviderError, ProviderFailure};
 use crate::store::attempt::Attempt;
 use crate::store::{Claim, StoreError};
+use std::sync::Arc;
 
 impl Payments {
     /// Creates a payin upstream, or finds the one an earlier attempt with the same key
@@ -29,38 +30,38 @@ impl Payments {
         // An earlier attempt with this key may have posted (its record may even have expired
         // since): whatever it did, the provider knows.
         let posted_before = attempt.resumed() || claim == Claim::AlreadyHeld;
-        if posted_before && let Some(found) = self.reconcile_create(command, language).await? {
+        let provider = self.providers.default_provider();
+        let failed = ProviderFailure::of(&**provider);
+        if posted_before
+            && let Some(found) = self.reconcile_create(provider, command, language).await?
+        {
             return Ok(found);
         }
         attempt.fence().await?;
         let upstream_key = upstream_idempotency_key("create", key);
-        match self
-            .provider
-            .create_payin(command, upstream_key, language)
-            .await
-        {
+        match provider.create_payin(command, upstream_key, language).await {
             Ok(created) => self.keep_created(command, created, !posted_before).await,
             Err(e) if e.may_have_acted() => {
                 tracing::warn!(reference, error = %e, "create outcome unknown; reconciling");
-                self.reconcile_create(command, language)
+                self.reconcile_create(provider, command, language)
                     .await?
                     .ok_or(PaymentsError::OutcomeUnknown)
             }
             // Our own earlier attempt (same upstream key), or someone else's payin.
             Err(ProviderError::Conflict(message)) => {
-                match self.reconcile_create(command, language).await? {
+                match self.reconcile_create(provider, command, language).await? {
                     Some(found) => Ok(found),
-                    // Novasend refuses a key we may have sent before, yet shows no payin:
-                    // nothing says what our first POST did.
+                    // The provider refuses a key we may have sent before, yet shows no
+                    // payin: nothing says what our first POST did.
                     None if posted_before => Err(PaymentsError::OutcomeUnknown),
-                    None => Err(ProviderError::Conflict(message).into()),
+                    None => Err(failed(ProviderError::Conflict(message)).into()),
                 }
             }
             Err(e) if e.created_nothing() => {
                 self.store.unclaim_reference(reference, key).await?;
-                Err(e.into())
+                Err(failed(e).into())
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(failed(e).into()),
         }
     }
 
@@ -68,11 +69,12 @@ impl Payments {
     /// either way: the outcome stays unknown (and is never recorded as final).
     async fn reconcile_create(
         &self,
+        provider: &Arc<dyn PaymentProvider>,
         command: &CreatePayinCommand,
         language: Language,
     ) -> Result<Option<Payin>, PaymentsError> {
         let reference = command.reference.as_str();
-        match self.provider.get_payin(reference, language).await {
+        match provider.get_payin(reference, language).await {
             Ok(Some(found)) if answers_the_request(command, &found) => {
                 self.keep_created(command, found, false).await.map(Some)
             }

@@ -1,6 +1,6 @@
 //! The payment operations: what CreatePayin, GetPayin and Refund do, independent of gRPC.
 //! Idempotency records are opened and closed by the API layer around these calls; here we
-//! decide what to ask Novasend and what to keep. `create` and `refund` have a file each; this
+//! decide what to ask the payin's provider and what to keep. `create` and `refund` have a file each; this
 //! one holds reading (get, refresh) and the one compare-and-set write of a cached payin.
 
 mod create;
@@ -10,7 +10,7 @@ mod terminal_cache;
 use crate::domain::{
     Applied, Language, ObservationSource, Payin, PayinStatus, ProviderPayin, Violations,
 };
-use crate::provider::{PaymentProvider, ProviderError};
+use crate::provider::{PaymentProvider, ProviderFailure, Providers};
 use crate::store::{SaveOptions, Store, StoreError};
 use crate::telemetry::metrics::CONTRADICTIONS;
 use chrono::{DateTime, Utc};
@@ -69,7 +69,10 @@ pub enum PaymentsError {
     #[error("outcome unknown")]
     OutcomeUnknown,
     #[error(transparent)]
-    Provider(#[from] ProviderError),
+    Provider(#[from] ProviderFailure),
+    /// The payin's provider is not enabled on this replica.
+    #[error("provider `{0}` is not enabled")]
+    ProviderNotEnabled(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -92,27 +95,38 @@ const SAVE_ATTEMPTS: usize = 8;
 #[derive(Clone)]
 pub struct Payments {
     store: Arc<dyn Store>,
-    provider: Arc<dyn PaymentProvider>,
+    providers: Providers,
     settings: PaymentsSettings,
     terminal: Arc<TerminalCache>,
 }
 
 impl Payments {
-    pub fn new(
-        store: Arc<dyn Store>,
-        provider: Arc<dyn PaymentProvider>,
-        settings: PaymentsSettings,
-    ) -> Self {
+    pub fn new(store: Arc<dyn Store>, providers: Providers, settings: PaymentsSettings) -> Self {
         Self {
             terminal: TerminalCache::following(&store),
             store,
-            provider,
+            providers,
             settings,
         }
     }
 
-    pub fn provider(&self) -> &Arc<dyn PaymentProvider> {
-        &self.provider
+    pub fn providers(&self) -> &Providers {
+        &self.providers
+    }
+
+    /// The provider holding `payin`; for a payin not cached, the default one (only it can
+    /// be asked by merchant reference).
+    fn provider_of(
+        &self,
+        payin: Option<&Payin>,
+    ) -> Result<&Arc<dyn PaymentProvider>, PaymentsError> {
+        match payin {
+            None => Ok(self.providers.default_provider()),
+            Some(payin) => self
+                .providers
+                .get(&payin.provider)
+                .ok_or_else(|| PaymentsError::ProviderNotEnabled(payin.provider.clone())),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -203,21 +217,39 @@ impl Payments {
         )
     }
 
-    /// Reads Novasend now and applies what it says. `Ok(None)`: Novasend does not know it.
+    /// Reads the payin's provider now and applies what it says. `Ok(None)`: the provider
+    /// does not know it.
     pub async fn refresh(
         &self,
         reference: &str,
         language: Language,
         source: ObservationSource,
     ) -> Result<Option<Payin>, PaymentsError> {
-        let Some(observed) = self.provider.get_payin(reference, language).await? else {
+        let cached = self.store.load_payin(reference).await?;
+        let provider = self.provider_of(cached.as_ref())?;
+        self.refresh_from(provider, reference, language, source)
+            .await
+    }
+
+    async fn refresh_from(
+        &self,
+        provider: &Arc<dyn PaymentProvider>,
+        reference: &str,
+        language: Language,
+        source: ObservationSource,
+    ) -> Result<Option<Payin>, PaymentsError> {
+        let observed = provider
+            .get_payin(reference, language)
+            .await
+            .map_err(ProviderFailure::of(&**provider))?;
+        let Some(observed) = observed else {
             return Ok(None);
         };
         let payin = self.upsert(reference, observed, source).await?;
         Ok(Some(payin))
     }
 
-    /// GetPayin: the cache while fresh, Novasend otherwise.
+    /// GetPayin: the cache while fresh, the provider otherwise.
     pub async fn get(
         &self,
         reference: &str,
@@ -232,10 +264,11 @@ impl Payments {
         if let Some(payin) = &cached {
             self.terminal.offer(payin, generation);
         }
+        let provider = self.provider_of(cached.as_ref())?;
         let Some(cached) = cached else {
-            // Not cached (expired, or created before this store): Novasend may still know it.
+            // Not cached (expired, or created before this store): the provider may know it.
             return self
-                .refresh(reference, language, ObservationSource::Api)
+                .refresh_from(provider, reference, language, ObservationSource::Api)
                 .await?
                 .ok_or(PaymentsError::NotFound);
         };
@@ -244,7 +277,7 @@ impl Payments {
             return Ok(cached);
         }
         match self
-            .refresh(reference, language, ObservationSource::Api)
+            .refresh_from(provider, reference, language, ObservationSource::Api)
             .await
         {
             Ok(Some(fresh)) => Ok(fresh),

@@ -2,7 +2,7 @@
 
 use super::{NotRefundable, Payments, PaymentsError, upstream_idempotency_key};
 use crate::domain::{Language, ObservationSource, Payin, PayinStatus, Refund, RefundCommand};
-use crate::provider::{ProviderError, RefundOrder};
+use crate::provider::{ProviderError, ProviderFailure, RefundOrder};
 use crate::store::attempt::Attempt;
 use crate::store::{Claim, StoreError};
 
@@ -50,8 +50,9 @@ impl Payments {
             external_reference: command.external_reference.clone(),
             partial_amount: (!full).then_some(amount),
         };
-        let sent = self
-            .provider
+        let provider = self.provider_of(Some(&payin))?;
+        let failed = ProviderFailure::of(&**provider);
+        let sent = provider
             .refund(reference, &order, upstream_key, language)
             .await;
         match sent {
@@ -86,7 +87,7 @@ impl Payments {
                 tracing::warn!(reference, error = %e, "refund retry refused; the first request's outcome stays unknown");
                 Err(PaymentsError::OutcomeUnknown)
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(failed(e).into()),
         }
     }
 
@@ -96,8 +97,9 @@ impl Payments {
         if let Some(payin) = cached.as_ref().filter(|p| p.status.is_terminal()) {
             return Ok(payin.clone());
         }
+        let provider = self.provider_of(cached.as_ref())?;
         let fresh = self
-            .refresh(reference, language, ObservationSource::Api)
+            .refresh_from(provider, reference, language, ObservationSource::Api)
             .await?;
         fresh.or(cached).ok_or(PaymentsError::NotFound)
     }

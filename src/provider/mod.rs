@@ -2,9 +2,11 @@
 //! live in its own module and nowhere else.
 
 pub mod novasend;
+mod registry;
 pub mod sandbox;
 pub mod webhook_secrets;
 
+pub use registry::Providers;
 pub use webhook_secrets::WebhookSecrets;
 
 use crate::domain::{CreatePayinCommand, Language, ProviderPayin, Refund};
@@ -69,8 +71,40 @@ impl ProviderError {
     }
 }
 
+/// A provider's failure, named after the provider for the caller's message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{provider}: {error}")]
+pub struct ProviderFailure {
+    /// The provider's display name (`Novasend`).
+    pub provider: &'static str,
+    /// The settings holding the credentials it uses, for a refusal of them.
+    pub credential_settings: &'static [&'static str],
+    pub error: ProviderError,
+}
+
+impl ProviderFailure {
+    /// `error`, as `provider` failed with it.
+    pub fn of(provider: &dyn PaymentProvider) -> impl Fn(ProviderError) -> Self + '_ {
+        move |error| ProviderFailure {
+            provider: provider.display_name(),
+            credential_settings: provider.credential_settings(),
+            error,
+        }
+    }
+}
+
 #[async_trait]
 pub trait PaymentProvider: Send + Sync + 'static {
+    /// The stable name (`novasend`): stored with each payin, in webhook paths and routes.
+    fn name(&self) -> &'static str;
+
+    /// The name callers read in messages (`Novasend`).
+    fn display_name(&self) -> &'static str;
+
+    /// The settings holding this provider's credentials (`NOVASEND_API_KEY` …), named when
+    /// the provider refuses them.
+    fn credential_settings(&self) -> &'static [&'static str];
+
     /// Opens a payin session. `idempotency_key` deduplicates retries upstream.
     async fn create_payin(
         &self,

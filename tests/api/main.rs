@@ -10,6 +10,7 @@ mod create_outcomes;
 mod errors;
 mod idempotency;
 mod production;
+mod providers;
 mod refund;
 mod refund_mark;
 mod review_regressions;

@@ -41,6 +41,9 @@ pub struct NovasendClient {
     reachable: AtomicU8,
 }
 
+/// Novasend's name among providers (payins, webhook path, routes).
+pub const NAME: &str = "novasend";
+
 const UNKNOWN: u8 = 0;
 const REACHABLE: u8 = 1;
 const UNREACHABLE: u8 = 2;
@@ -233,6 +236,18 @@ fn malformed(what: String) -> ProviderError {
 
 #[async_trait]
 impl PaymentProvider for NovasendClient {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn display_name(&self) -> &'static str {
+        "Novasend"
+    }
+
+    fn credential_settings(&self) -> &'static [&'static str] {
+        &["NOVASEND_API_KEY", "NOVASEND_API_CLIENT"]
+    }
+
     async fn create_payin(
         &self,
         command: &CreatePayinCommand,

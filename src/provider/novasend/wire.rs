@@ -185,6 +185,7 @@ pub fn parse_payin(bytes: &[u8]) -> Result<ProviderPayin, String> {
         has_failure: failure.is_some(),
     });
     Ok(ProviderPayin {
+        provider: super::NAME,
         reference: merchant_reference.filter(|r| !r.is_empty()),
         provider_reference,
         status,
