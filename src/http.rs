@@ -1,4 +1,4 @@
-//! The HTTP side on PAYMENTS_HTTP_ADDR: Novasend webhooks, health and metrics.
+//! The HTTP side on PAYMENTS_HTTP_ADDR: providers' webhooks, health and metrics.
 
 use crate::events::webhook::{self, WebhookState};
 use crate::provider::Providers;
@@ -23,7 +23,7 @@ pub fn router(webhooks: WebhookState, store: Arc<dyn Store>, providers: Provider
     let metrics = crate::telemetry::metrics::handle();
     Router::new()
         .route(
-            "/webhooks/novasend",
+            "/webhooks/{provider}",
             post(webhook::receive)
                 .with_state(webhooks)
                 .layer(DefaultBodyLimit::max(MAX_WEBHOOK_BYTES)),

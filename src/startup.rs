@@ -10,7 +10,7 @@ use crate::events::watchers::Watchers;
 use crate::events::webhook::WebhookState;
 use crate::payments::Payments;
 use crate::proto::payments_service_server::{PaymentsService, PaymentsServiceServer};
-use crate::provider::novasend::{NovasendClient, NovasendConfig};
+use crate::provider::novasend::{self, NovasendClient, NovasendConfig};
 use crate::provider::sandbox::{self, SandboxHandle};
 use crate::provider::{PaymentProvider, Providers};
 use crate::store::Store;
@@ -93,7 +93,8 @@ impl Application {
         if config.webhook_secrets.is_empty() {
             tracing::warn!("NOVASEND_WEBHOOK_SECRET is unset: webhook signatures are not checked");
         }
-        let webhooks = WebhookState::new(payments.clone(), config.webhook_secrets.clone());
+        let webhook_secrets = [(novasend::NAME, config.webhook_secrets.clone())];
+        let webhooks = WebhookState::new(payments.clone(), webhook_secrets.into());
         let http = crate::http::router(webhooks, store.clone(), payments.providers().clone());
         if config.auth_tokens.is_empty() {
             tracing::warn!("PAYMENTS_AUTH_TOKENS is unset: callers are not authenticated");

@@ -19,7 +19,8 @@ fuzz_target!(|data: &[u8]| {
         assert!(!has_phone_number(&failure.message), "{:?}", failure.message);
     }
     // Deriving the status and formatting for logs never panic.
-    let _ = payin.status();
+    assert_eq!(payin.provider, "novasend");
+    let _ = payin.progress();
     let _ = format!("{:?}", payin.customer_phone);
 });
 

@@ -1,15 +1,16 @@
-//! `POST /webhooks/novasend`: a trigger, never the truth. We answer at once and re-read the
-//! payin from Novasend in the background; only what Novasend then says is applied.
+//! `POST /webhooks/{provider}`: a trigger, never the truth. The provider's module checks the
+//! signature and says which payin the webhook is about; we answer at once and re-read the
+//! payin from its provider in the background; only what the provider then says is applied.
 
 use crate::domain::{Language, ObservationSource};
 use crate::payments::Payments;
-use crate::provider::WebhookSecrets;
-use crate::provider::novasend::webhook::{SIGNATURE_HEADER, read_trigger, signature_is_valid};
+use crate::provider::{PaymentProvider, WebhookSecrets};
 use crate::store::StoreError;
 use crate::telemetry::metrics::WEBHOOKS;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -20,12 +21,13 @@ const CONCURRENT_REFRESHES: usize = 64;
 #[derive(Clone)]
 pub struct WebhookState {
     payments: Payments,
-    secrets: Arc<WebhookSecrets>,
+    /// Each provider's webhook secrets, by provider name; none: signatures not checked.
+    secrets: Arc<HashMap<&'static str, WebhookSecrets>>,
     refreshes: Arc<Semaphore>,
 }
 
 impl WebhookState {
-    pub fn new(payments: Payments, secrets: WebhookSecrets) -> Self {
+    pub fn new(payments: Payments, secrets: HashMap<&'static str, WebhookSecrets>) -> Self {
         Self {
             payments,
             secrets: Arc::new(secrets),
@@ -40,31 +42,41 @@ pub enum WebhookOutcome {
     BadSignature,
     NotJson,
     /// The trigger could not be taken in (store unreachable, too many re-reads running):
-    /// 503, so that Novasend delivers it again rather than it being lost.
+    /// 503, so that the provider delivers it again rather than it being lost.
     NotNow,
 }
 
 pub async fn receive(
     State(state): State<WebhookState>,
+    Path(provider): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, &'static str) {
     use tracing::Instrument;
+    let Some(provider) = state.payments.providers().get(&provider).cloned() else {
+        return (
+            StatusCode::NOT_FOUND,
+            "{\"error\":\"no such provider here\"}",
+        );
+    };
     let span = tracing::info_span!(
         "webhook",
-        otel.name = "POST /webhooks/novasend",
+        otel.name = "POST /webhooks/{provider}",
         otel.kind = "server",
+        provider = provider.name(),
     );
-    // The re-read it causes carries the sender's trace to Novasend (contract §5).
+    // The re-read it causes carries the sender's trace to the provider (contract §5).
     crate::telemetry::propagation::continue_http_trace(&span, &headers);
-    let outcome = accept(&state, &headers, &body).instrument(span).await;
+    let outcome = accept(&state, &*provider, &headers, &body)
+        .instrument(span)
+        .await;
     let result = match outcome {
         WebhookOutcome::Accepted => "accepted",
         WebhookOutcome::BadSignature => "bad_signature",
         WebhookOutcome::NotJson => "not_json",
         WebhookOutcome::NotNow => "retry_later",
     };
-    metrics::counter!(WEBHOOKS, "result" => result).increment(1);
+    metrics::counter!(WEBHOOKS, "provider" => provider.name(), "result" => result).increment(1);
     match outcome {
         WebhookOutcome::Accepted => (StatusCode::OK, "{\"received\":true}"),
         WebhookOutcome::BadSignature => (
@@ -82,18 +94,24 @@ pub async fn receive(
     }
 }
 
-async fn accept(state: &WebhookState, headers: &HeaderMap, body: &[u8]) -> WebhookOutcome {
-    if !state.secrets.is_empty() {
-        let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
-        if !signature_is_valid(&state.secrets, body, signature) {
-            tracing::warn!("webhook with a missing or wrong signature refused");
-            return WebhookOutcome::BadSignature;
-        }
+async fn accept(
+    state: &WebhookState,
+    provider: &dyn PaymentProvider,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> WebhookOutcome {
+    let webhooks = provider.webhooks();
+    if let Some(secrets) = state.secrets.get(provider.name()).filter(|s| !s.is_empty())
+        && !webhooks.signature_is_valid(secrets, headers, body)
+    {
+        tracing::warn!("webhook with a missing or wrong signature refused");
+        return WebhookOutcome::BadSignature;
     }
-    let Some(trigger) = read_trigger(body) else {
+    let Some(trigger) = webhooks.read_trigger(body) else {
         return WebhookOutcome::NotJson;
     };
-    let reference = match resolve(&state.payments, &trigger.references).await {
+    let found = resolve(&state.payments, provider.name(), &trigger.references).await;
+    let reference = match found {
         Ok(Some(reference)) => reference,
         Ok(None) => {
             tracing::info!(
@@ -134,8 +152,13 @@ async fn accept(state: &WebhookState, headers: &HeaderMap, body: &[u8]) -> Webho
 }
 
 /// The merchant reference among the webhook's candidates, matched against both merchant and
-/// Novasend references of known payins. A store that cannot answer is an error, not "unknown".
-async fn resolve(payments: &Payments, candidates: &[String]) -> Result<Option<String>, StoreError> {
+/// `provider`'s references of known payins. A store that cannot answer is an error, not
+/// "unknown".
+async fn resolve(
+    payments: &Payments,
+    provider: &str,
+    candidates: &[String],
+) -> Result<Option<String>, StoreError> {
     let store = payments.store();
     for candidate in candidates {
         match store.load_payin(candidate).await {
@@ -145,7 +168,7 @@ async fn resolve(payments: &Payments, candidates: &[String]) -> Result<Option<St
             Err(StoreError::Corrupt(_)) => return Ok(Some(candidate.clone())),
             Err(e) => return Err(e),
         }
-        if let Some(reference) = store.reference_for_provider(candidate).await? {
+        if let Some(reference) = store.reference_for_provider(provider, candidate).await? {
             return Ok(Some(reference));
         }
     }

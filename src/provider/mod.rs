@@ -1,11 +1,13 @@
 //! Payment providers behind one trait. Each provider's JSON, URLs, headers and status words
 //! live in its own module and nowhere else.
 
+mod incoming_webhook;
 pub mod novasend;
 mod registry;
 pub mod sandbox;
 pub mod webhook_secrets;
 
+pub use incoming_webhook::{IncomingWebhook, WebhookTrigger};
 pub use registry::Providers;
 pub use webhook_secrets::WebhookSecrets;
 
@@ -104,6 +106,9 @@ pub trait PaymentProvider: Send + Sync + 'static {
     /// The settings holding this provider's credentials (`NOVASEND_API_KEY` …), named when
     /// the provider refuses them.
     fn credential_settings(&self) -> &'static [&'static str];
+
+    /// How this provider's webhooks are signed and what they name.
+    fn webhooks(&self) -> &dyn IncomingWebhook;
 
     /// Opens a payin session. `idempotency_key` deduplicates retries upstream.
     async fn create_payin(

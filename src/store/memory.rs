@@ -91,6 +91,10 @@ fn record_key(scope: IdempotencyScope<'_>) -> String {
     format!("{}:{}", scope.operation, scope.key)
 }
 
+fn provider_index_key(provider: &str, provider_reference: &str) -> String {
+    format!("{provider}:{provider_reference}")
+}
+
 fn owned_by(record: &Record, owner: &str) -> bool {
     matches!(&record.state, RecordState::Running { owner: o, .. } if o == owner)
 }
@@ -255,12 +259,13 @@ impl Store for MemoryStore {
 
     async fn reference_for_provider(
         &self,
+        provider: &str,
         provider_reference: &str,
     ) -> Result<Option<String>, StoreError> {
         Ok(self.with(|state, _| {
             state
                 .provider_index
-                .get(provider_reference)
+                .get(&provider_index_key(provider, provider_reference))
                 .map(|r| r.value.clone())
         }))
     }
@@ -292,7 +297,7 @@ impl Store for MemoryStore {
             }
             if !payin.provider_reference.is_empty() {
                 state.provider_index.insert(
-                    payin.provider_reference.clone(),
+                    provider_index_key(&payin.provider, &payin.provider_reference),
                     Expiring {
                         value: payin.reference.clone(),
                         expires_at,

@@ -157,9 +157,11 @@ pub trait Store: Send + Sync + 'static {
 
     async fn load_payin(&self, reference: &str) -> Result<Option<Payin>, StoreError>;
 
-    /// Finds the merchant reference of a payin from Novasend's reference.
+    /// Finds the merchant reference of a payin from `provider`'s reference for it (each
+    /// provider's references live apart: two providers may use the same one).
     async fn reference_for_provider(
         &self,
+        provider: &str,
         provider_reference: &str,
     ) -> Result<Option<String>, StoreError>;
 

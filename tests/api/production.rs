@@ -168,7 +168,7 @@ async fn metrics_count_rpcs_novasend_calls_idempotency_and_webhooks() {
         r#"payments_novasend_requests_total{operation="create_session",outcome="201"}"#,
         "payments_novasend_duration_seconds_bucket{operation=\"create_session\"",
         r#"payments_idempotency_total{operation="create",result="replayed"}"#,
-        r#"payments_webhooks_total{result="not_json"}"#,
+        r#"payments_webhooks_total{provider="novasend",result="not_json"}"#,
         "payments_novasend_reachable 1",
     ] {
         assert!(text.contains(needle), "missing {needle} in:\n{text}");

@@ -7,17 +7,19 @@ use payments_gateway::proto::{self as pb, GetPayinRequest, RefundRequest};
 use serde_json::Value;
 use tonic::Code;
 
-const KEY: &str = "pgw:payin:order-prov";
-
-fn stored(h: &Harness) -> Value {
-    match h.redis.command(&["HGET", KEY, "data"]) {
+fn stored(h: &Harness, reference: &str) -> Value {
+    match h
+        .redis
+        .command(&["HGET", &format!("pgw:payin:{reference}"), "data"])
+    {
         redis::Value::BulkString(bytes) => serde_json::from_slice(&bytes).unwrap(),
         other => panic!("no cached payin: {other:?}"),
     }
 }
 
 fn store(h: &Harness, payin: &Value) {
-    h.redis.command(&["HSET", KEY, "data", &payin.to_string()]);
+    h.redis
+        .command(&["HSET", "pgw:payin:order-prov", "data", &payin.to_string()]);
 }
 
 async fn refreshed(h: &mut Harness, language: &str) -> Result<pb::Payin, tonic::Status> {
@@ -36,7 +38,7 @@ async fn a_payin_is_read_and_refunded_only_through_its_own_provider() {
     let mut h = Harness::start().await;
     h.novasend_creates().await;
     h.create("order-prov").await;
-    let kept = stored(&h);
+    let kept = stored(&h, "order-prov");
     assert_eq!(kept["provider"], "novasend");
 
     // Cached before payins named their provider: Novasend's.
@@ -50,10 +52,14 @@ async fn a_payin_is_read_and_refunded_only_through_its_own_provider() {
     .await;
     let fresh = refreshed(&mut h, "en").await.unwrap();
     assert_eq!(fresh.status(), pb::PayinStatus::Processing);
-    assert_eq!(stored(&h)["provider"], "novasend", "kept on the next save");
+    assert_eq!(
+        stored(&h, "order-prov")["provider"],
+        "novasend",
+        "kept on the next save"
+    );
 
     // A provider this replica does not have: said plainly, and nobody else is asked.
-    let mut foreign = stored(&h);
+    let mut foreign = stored(&h, "order-prov");
     foreign["provider"] = "hub2".into();
     store(&h, &foreign);
     let calls = h.novasend.received_requests().await.unwrap().len();
@@ -86,4 +92,61 @@ async fn a_payin_is_read_and_refunded_only_through_its_own_provider() {
         calls,
         "no call to Novasend for another provider's payin"
     );
+}
+
+/// Webhooks arrive at `/webhooks/{provider}`; a provider not enabled here has no endpoint,
+/// and a provider's own reference is looked up among that provider's references only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_served_per_provider_and_find_payins_by_that_provider_s_reference() {
+    let mut h = Harness::start().await;
+    h.novasend_creates().await;
+    h.create("order-hook").await;
+    let index = h
+        .redis
+        .command(&["GET", "pgw:payin-by-provider:novasend:pr_order-hook"]);
+    assert_eq!(
+        index,
+        redis::Value::BulkString(b"order-hook".to_vec()),
+        "the provider's reference is indexed under the provider's name"
+    );
+
+    let post = |path: &'static str, body: String| {
+        let url = format!("http://{}{path}", h.app.http_address);
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // Only Novasend's id: found through Novasend's index, and re-read from Novasend.
+    h.novasend_reports(
+        "order-hook",
+        payin_2026("order-hook", "processing", "accepted"),
+    )
+    .await;
+    let only_the_id =
+        serde_json::json!({"event": "payin.confirmed", "data": {"id": "pr_order-hook"}});
+    assert_eq!(
+        post("/webhooks/novasend", only_the_id.to_string()).await,
+        200
+    );
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while stored(&h, "order-hook")["status"] != "processing" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the webhook's re-read never landed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // No endpoint for a provider that is not enabled: nothing read, nothing called.
+    let calls = h.novasend.received_requests().await.unwrap().len();
+    assert_eq!(post("/webhooks/hub2", only_the_id.to_string()).await, 404);
+    assert_eq!(post("/webhooks/nobody", "{}".into()).await, 404);
+    assert_eq!(h.novasend.received_requests().await.unwrap().len(), calls);
 }

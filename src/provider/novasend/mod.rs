@@ -12,7 +12,7 @@ pub mod fuzzing {
     pub use super::wire::{parse_error, parse_payin, parse_refund};
 }
 
-use super::{PaymentProvider, ProviderError, RefundOrder};
+use super::{IncomingWebhook, PaymentProvider, ProviderError, RefundOrder};
 use crate::domain::{CreatePayinCommand, Language, ProviderPayin, Refund};
 use crate::telemetry::metrics::{NOVASEND_DURATION, NOVASEND_REACHABLE, NOVASEND_REQUESTS};
 use async_trait::async_trait;
@@ -246,6 +246,10 @@ impl PaymentProvider for NovasendClient {
 
     fn credential_settings(&self) -> &'static [&'static str] {
         &["NOVASEND_API_KEY", "NOVASEND_API_CLIENT"]
+    }
+
+    fn webhooks(&self) -> &dyn IncomingWebhook {
+        &webhook::NovasendWebhooks
     }
 
     async fn create_payin(

@@ -1,6 +1,7 @@
 //! Novasend's webhooks: the signature scheme and where the payin's reference sits.
 
-use crate::provider::WebhookSecrets;
+use crate::provider::{IncomingWebhook, WebhookSecrets, WebhookTrigger};
+use axum::http::HeaderMap;
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
@@ -34,12 +35,23 @@ pub fn sign(secret: &SecretString, body: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// What a webhook names: its event, and every reference that may identify the payin, in the
-/// order to try them (merchant's first, then Novasend's).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebhookTrigger {
-    pub event: String,
-    pub references: Vec<String>,
+/// Novasend's webhooks (contract §5).
+pub struct NovasendWebhooks;
+
+impl IncomingWebhook for NovasendWebhooks {
+    fn signature_is_valid(
+        &self,
+        secrets: &WebhookSecrets,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> bool {
+        let signature = headers.get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+        signature_is_valid(secrets, body, signature)
+    }
+
+    fn read_trigger(&self, body: &[u8]) -> Option<WebhookTrigger> {
+        read_trigger(body)
+    }
 }
 
 /// Reads a webhook tolerantly: `event` or `type`; `customerReference`, `reference` or `id`,

@@ -99,8 +99,8 @@ fn payin_key(reference: &str) -> String {
     format!("pgw:payin:{reference}")
 }
 
-fn provider_index_key(provider_reference: &str) -> String {
-    format!("pgw:payin-by-provider:{provider_reference}")
+fn provider_index_key(provider: &str, provider_reference: &str) -> String {
+    format!("pgw:payin-by-provider:{provider}:{provider_reference}")
 }
 
 fn reference_claim_key(reference: &str) -> String {
@@ -262,11 +262,12 @@ impl Store for RedisStore {
 
     async fn reference_for_provider(
         &self,
+        provider: &str,
         provider_reference: &str,
     ) -> Result<Option<String>, StoreError> {
         self.query(
             "reference_for_provider",
-            redis::cmd("GET").arg(provider_index_key(provider_reference)),
+            redis::cmd("GET").arg(provider_index_key(provider, provider_reference)),
         )
         .await
     }
@@ -284,7 +285,10 @@ impl Store for RedisStore {
                 "save_payin",
                 SAVE_PAYIN
                     .key(payin_key(&payin.reference))
-                    .key(provider_index_key(&payin.provider_reference))
+                    .key(provider_index_key(
+                        &payin.provider,
+                        &payin.provider_reference,
+                    ))
                     .key(OPEN_PAYINS_KEY)
                     .key(reference_claim_key(&payin.reference))
                     .arg(expected_version)
