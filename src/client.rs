@@ -280,7 +280,8 @@ pub fn show_payin(payin: &pb::Payin) -> String {
             mask_phone(&customer.phone_number)
         ),
         format!(
-            "  novasend         {} ({}, confirmation {})",
+            "  {:<16} {} ({}, confirmation {})",
+            name(payin.provider().as_str_name(), "PROVIDER_").to_lowercase(),
             payin.provider_reference,
             payin.provider_status,
             name(
@@ -292,6 +293,16 @@ pub fn show_payin(payin: &pb::Payin) -> String {
     ];
     if !payin.payment_url.is_empty() {
         lines.push(format!("  payment page     {}", payin.payment_url));
+    }
+    if let Some(action) = &payin.next_action {
+        let kind = name(action.r#type().as_str_name(), "NEXT_ACTION_TYPE_").to_lowercase();
+        let detail = [action.message.as_str(), action.url.as_str()]
+            .iter()
+            .filter(|part| !part.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        lines.push(format!("  next action      {kind}: {detail}"));
     }
     if let Some(t) = &payin.transaction {
         lines.push(format!(

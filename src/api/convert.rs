@@ -1,7 +1,8 @@
 //! Domain → protobuf.
 
 use crate::domain::{
-    self, ConfirmationStatus, PayinStatus, RefundStatus, RefundType, TransactionStatus,
+    self, ConfirmationStatus, NextAction, NextActionKind, PayinStatus, RefundStatus, RefundType,
+    TransactionStatus,
 };
 use crate::proto as pb;
 use chrono::{DateTime, Utc};
@@ -44,9 +45,30 @@ fn transaction_status(status: Option<TransactionStatus>) -> pb::TransactionStatu
     }
 }
 
+/// The proto's name for a provider: `novasend` → PROVIDER_NOVASEND.
+fn provider(name: &str) -> pb::Provider {
+    pb::Provider::from_str_name(&format!("PROVIDER_{}", name.to_ascii_uppercase()))
+        .unwrap_or(pb::Provider::Unspecified)
+}
+
+fn next_action(action: &NextAction) -> pb::NextAction {
+    let kind = match action.kind {
+        NextActionKind::Redirect => pb::NextActionType::Redirect,
+        NextActionKind::Ussd => pb::NextActionType::Ussd,
+        NextActionKind::Otp => pb::NextActionType::Otp,
+    };
+    pb::NextAction {
+        r#type: kind as i32,
+        message: action.message.clone(),
+        url: action.url.clone(),
+    }
+}
+
 pub fn payin(p: &domain::Payin) -> pb::Payin {
     pb::Payin {
         reference: p.reference.clone(),
+        provider: provider(&p.provider) as i32,
+        next_action: p.next_action.as_ref().map(next_action),
         provider_reference: p.provider_reference.clone(),
         status: payin_status(p.status) as i32,
         provider_status: p.provider_status.clone(),

@@ -2,6 +2,7 @@
 
 pub mod country;
 pub mod lang;
+pub mod next_action;
 pub mod payin;
 pub mod phone;
 pub mod request;
@@ -9,6 +10,7 @@ pub mod status;
 
 pub use country::Countries;
 pub use lang::Language;
+pub use next_action::{NextAction, NextActionKind};
 pub use payin::{
     Applied, Failure, ObservationSource, Payin, ProviderPayin, Refund, RefundStatus,
     RefundTransaction, RefundType, Transaction,

@@ -1,5 +1,6 @@
 //! The payin as this service keeps it, and how a provider observation is applied to it.
 
+use super::next_action::NextAction;
 use super::phone::PhoneNumber;
 use super::status::{ConfirmationStatus, PayinStatus, Progress, TransactionStatus};
 use chrono::{DateTime, Utc};
@@ -96,6 +97,8 @@ pub struct ProviderPayin {
     pub created_at: Option<DateTime<Utc>>,
     pub transaction: Option<Transaction>,
     pub failure: Option<Failure>,
+    /// What the payer must do next, when the provider says so.
+    pub next_action: Option<NextAction>,
 }
 
 impl ProviderPayin {
@@ -152,6 +155,9 @@ pub struct Payin {
     pub transaction: Option<Transaction>,
     pub failure: Option<Failure>,
     pub refund: Option<Refund>,
+    /// Only while the payin awaits confirmation.
+    #[serde(default)]
+    pub next_action: Option<NextAction>,
     /// Bumped on every write; the store uses it for compare-and-set.
     pub version: u64,
     /// Where the last change a caller can see came from.
@@ -201,6 +207,9 @@ impl Payin {
             created_at: observed.created_at.unwrap_or(now),
             updated_at: now,
             checked_at: now,
+            next_action: observed
+                .next_action
+                .filter(|_| status == PayinStatus::AwaitingConfirmation),
             transaction: observed.transaction,
             failure: observed.failure,
             refund: None,
@@ -245,6 +254,11 @@ impl Payin {
         if observed.failure.is_some() {
             self.failure = observed.failure;
         }
+        // A next action is the provider's current demand: it goes when the provider stops
+        // asking, and with the wait for confirmation.
+        self.next_action = observed
+            .next_action
+            .filter(|_| self.status == PayinStatus::AwaitingConfirmation);
         let mut comparable = self.clone();
         comparable.checked_at = before.checked_at;
         if comparable == before {
@@ -302,6 +316,7 @@ mod tests {
             created_at: None,
             transaction: None,
             failure: None,
+            next_action: None,
         }
     }
 
@@ -377,5 +392,36 @@ mod tests {
         );
         assert_eq!(payin.status, PayinStatus::Succeeded);
         assert!(payin.transaction.is_some());
+    }
+
+    #[test]
+    fn a_next_action_lasts_while_the_payin_awaits_confirmation() {
+        use crate::domain::{NextAction, NextActionKind};
+        let otp = NextAction {
+            kind: NextActionKind::Otp,
+            message: "enter the code".into(),
+            url: String::new(),
+        };
+        let t0 = Utc::now();
+        let mut asking = observation(PayinStatus::AwaitingConfirmation, ConfirmationStatus::None);
+        asking.next_action = Some(otp.clone());
+        let mut payin = Payin::first_seen("order-1", "CI", "", asking, t0);
+        assert_eq!(payin.next_action, Some(otp));
+        // Processing: the demand is over, whatever the provider still repeats.
+        let mut moved = observation(PayinStatus::Processing, ConfirmationStatus::Accepted);
+        moved.next_action = payin.next_action.clone();
+        assert!(matches!(payin.apply(moved, t0), Applied::Changed { .. }));
+        assert_eq!(payin.next_action, None);
+        // Never shown on a payin first seen past the wait.
+        let mut late = observation(PayinStatus::Processing, ConfirmationStatus::Accepted);
+        late.next_action = Some(NextAction {
+            kind: NextActionKind::Ussd,
+            message: "*144#".into(),
+            url: String::new(),
+        });
+        assert_eq!(
+            Payin::first_seen("order-2", "CI", "", late, t0).next_action,
+            None
+        );
     }
 }

@@ -37,7 +37,12 @@ async fn refreshed(h: &mut Harness, language: &str) -> Result<pb::Payin, tonic::
 async fn a_payin_is_read_and_refunded_only_through_its_own_provider() {
     let mut h = Harness::start().await;
     h.novasend_creates().await;
-    h.create("order-prov").await;
+    let created = h.create("order-prov").await;
+    assert_eq!(created.provider(), pb::Provider::Novasend);
+    assert_eq!(
+        created.next_action, None,
+        "Novasend's payer acts on payment_url"
+    );
     let kept = stored(&h, "order-prov");
     assert_eq!(kept["provider"], "novasend");
 

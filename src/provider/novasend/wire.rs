@@ -207,6 +207,8 @@ pub fn parse_payin(bytes: &[u8]) -> Result<ProviderPayin, String> {
         created_at: timestamp(body.created_at.as_deref()),
         transaction,
         failure,
+        // Novasend's payer acts on `paymentUrl`; it names no other next action.
+        next_action: None,
     })
 }
 
