@@ -1,6 +1,7 @@
 //! Payment providers behind one trait. Each provider's JSON, URLs, headers and status words
 //! live in its own module and nowhere else.
 
+mod http_client;
 pub mod hub2;
 mod incoming_webhook;
 pub mod novasend;

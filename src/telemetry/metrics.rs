@@ -5,9 +5,9 @@ use std::sync::OnceLock;
 
 pub const RPC_REQUESTS: &str = "payments_rpc_requests_total";
 pub const RPC_DURATION: &str = "payments_rpc_duration_seconds";
-pub const NOVASEND_REQUESTS: &str = "payments_novasend_requests_total";
-pub const NOVASEND_DURATION: &str = "payments_novasend_duration_seconds";
-pub const NOVASEND_REACHABLE: &str = "payments_novasend_reachable";
+pub const PROVIDER_REQUESTS: &str = "payments_provider_requests_total";
+pub const PROVIDER_DURATION: &str = "payments_provider_duration_seconds";
+pub const PROVIDER_REACHABLE: &str = "payments_provider_reachable";
 pub const IDEMPOTENCY: &str = "payments_idempotency_total";
 pub const OPEN_STREAMS: &str = "payments_open_streams";
 pub const WEBHOOKS: &str = "payments_webhooks_total";
@@ -38,11 +38,17 @@ fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram};
     describe_counter!(RPC_REQUESTS, "gRPC calls by method and status code");
     describe_histogram!(RPC_DURATION, "gRPC call latency by method");
-    describe_counter!(NOVASEND_REQUESTS, "Novasend calls by operation and outcome");
-    describe_histogram!(NOVASEND_DURATION, "Novasend call latency by operation");
+    describe_counter!(
+        PROVIDER_REQUESTS,
+        "Provider calls by provider, operation and outcome"
+    );
+    describe_histogram!(
+        PROVIDER_DURATION,
+        "Provider call latency by provider and operation"
+    );
     describe_gauge!(
-        NOVASEND_REACHABLE,
-        "1 when the last Novasend call got an HTTP answer, 0 when it could not"
+        PROVIDER_REACHABLE,
+        "By provider: 1 when its last call got an HTTP answer, 0 when it could not"
     );
     describe_counter!(
         IDEMPOTENCY,
@@ -52,10 +58,10 @@ fn describe() {
         OPEN_STREAMS,
         "open StreamPayinUpdates streams on this replica"
     );
-    describe_counter!(WEBHOOKS, "Novasend webhooks by result");
+    describe_counter!(WEBHOOKS, "Webhooks by provider and result");
     describe_counter!(
         POLLS,
-        "Novasend status reads by polling, by source and result"
+        "Provider status reads by polling, by source and result"
     );
     describe_counter!(REDIS_ERRORS, "failed Redis operations by operation");
     describe_counter!(

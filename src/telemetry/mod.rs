@@ -12,7 +12,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
 /// The spans through which a caller's trace reaches the provider.
-const PROPAGATING_SPANS: [&str; 3] = ["rpc", "webhook", "novasend"];
+const PROPAGATING_SPANS: [&str; 3] = ["rpc", "webhook", "provider"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {

@@ -165,11 +165,11 @@ async fn metrics_count_rpcs_novasend_calls_idempotency_and_webhooks() {
         r#"payments_rpc_requests_total{method="CreatePayin",code="Ok"}"#,
         r#"payments_rpc_requests_total{method="CreatePayin",code="AlreadyExists"}"#,
         "payments_rpc_duration_seconds_bucket{method=\"CreatePayin\"",
-        r#"payments_novasend_requests_total{operation="create_session",outcome="201"}"#,
-        "payments_novasend_duration_seconds_bucket{operation=\"create_session\"",
+        r#"payments_provider_requests_total{provider="novasend",operation="create_session",outcome="201"}"#,
+        "payments_provider_duration_seconds_bucket{provider=\"novasend\",operation=\"create_session\"",
         r#"payments_idempotency_total{operation="create",result="replayed"}"#,
         r#"payments_webhooks_total{provider="novasend",result="not_json"}"#,
-        "payments_novasend_reachable 1",
+        r#"payments_provider_reachable{provider="novasend"} 1"#,
     ] {
         assert!(text.contains(needle), "missing {needle} in:\n{text}");
     }

@@ -12,16 +12,14 @@ pub mod fuzzing {
     pub use super::wire::{parse_error, parse_payin, parse_refund};
 }
 
+use super::http_client::{Endpoint, ProviderHttp};
 use super::{IncomingWebhook, PaymentProvider, ProviderError, RefundOrder};
 use crate::domain::{CreatePayinCommand, Language, ProviderPayin, Refund};
-use crate::telemetry::metrics::{NOVASEND_DURATION, NOVASEND_REACHABLE, NOVASEND_REQUESTS};
 use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
-use tracing::Instrument;
 use uuid::Uuid;
 
 /// Where Novasend is and who we are to it.
@@ -35,18 +33,13 @@ pub struct NovasendConfig {
 }
 
 pub struct NovasendClient {
-    http: reqwest::Client,
+    http: ProviderHttp,
     config: NovasendConfig,
-    /// What the last call told about reachability (for readiness reports).
-    reachable: AtomicU8,
 }
 
 /// Novasend's name among providers (payins, webhook path, routes).
 pub const NAME: &str = "novasend";
-
-const UNKNOWN: u8 = 0;
-const REACHABLE: u8 = 1;
-const UNREACHABLE: u8 = 2;
+const DISPLAY_NAME: &str = "Novasend";
 
 /// Novasend's endpoints, as spans and metrics name them.
 #[derive(Debug, Clone, Copy)]
@@ -57,50 +50,32 @@ enum Operation {
 }
 
 impl Operation {
-    fn route(self) -> (Method, &'static str) {
-        match self {
-            Self::CreateSession => (Method::POST, "/v1/payin/sessions"),
-            Self::GetPayin => (Method::GET, "/v1/payin/{reference}"),
-            Self::Refund => (Method::POST, "/v1/payin/{reference}/refund"),
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Self::CreateSession => "create_session",
-            Self::GetPayin => "get_payin",
-            Self::Refund => "refund",
+    fn endpoint(self) -> Endpoint {
+        let (method, template, operation) = match self {
+            Self::CreateSession => (Method::POST, "/v1/payin/sessions", "create_session"),
+            Self::GetPayin => (Method::GET, "/v1/payin/{reference}", "get_payin"),
+            Self::Refund => (Method::POST, "/v1/payin/{reference}/refund", "refund"),
+        };
+        Endpoint {
+            method,
+            template,
+            operation,
         }
     }
 }
 
 impl NovasendClient {
     pub fn new(config: NovasendConfig) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout.min(Duration::from_secs(5)))
-            .user_agent(concat!("payments-gateway/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the Novasend HTTP client: {e}"))?;
-        Ok(Self {
-            http,
-            config,
-            reachable: AtomicU8::new(UNKNOWN),
-        })
+        let http = ProviderHttp::new(
+            (NAME, DISPLAY_NAME),
+            config.base_url.clone(),
+            config.timeout,
+        )?;
+        Ok(Self { http, config })
     }
 
-    fn url(&self, segments: &[&str]) -> url::Url {
-        let mut url = self.config.base_url.clone();
-        url.path_segments_mut()
-            .expect("the base URL is http(s), which has a path")
-            .pop_if_empty()
-            .extend(segments);
-        url
-    }
-
-    /// Sends one request and returns the status and body. Transport failures are sorted by
-    /// whether the request can have reached Novasend. Each call is a client span (carrying
-    /// `traceparent` to Novasend) and is counted by operation and outcome.
+    /// One call with Novasend's headers: Basic auth, JSON, the caller's language and, for
+    /// writes, the idempotency key.
     async fn send(
         &self,
         operation: Operation,
@@ -109,99 +84,27 @@ impl NovasendClient {
         idempotency_key: Option<Uuid>,
         language: Language,
     ) -> Result<(StatusCode, bytes::Bytes), ProviderError> {
-        let (method, template) = operation.route();
-        let span = tracing::info_span!(
-            "novasend",
-            otel.name = %format_args!("{method} {template}"),
-            otel.kind = "client",
-            http.request.method = %method,
-            url.template = template,
-            server.address = self.config.base_url.host_str().unwrap_or_default(),
-            http.response.status_code = tracing::field::Empty,
-            otel.status_code = tracing::field::Empty,
-        );
-        let mut request = self
-            .http
-            .request(method.clone(), url)
-            .headers(crate::telemetry::propagation::trace_headers(&span))
-            .basic_auth(
-                self.config.api_key.expose_secret(),
-                Some(self.config.api_client.expose_secret()),
-            )
-            .header(reqwest::header::ACCEPT, "application/json")
-            .header(reqwest::header::ACCEPT_LANGUAGE, language.code());
-        if let Some(key) = idempotency_key {
-            request = request.header("X-Idempotency-Key", key.to_string());
-        }
-        if let Some(body) = body {
-            request = request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body);
-        }
-        let started = std::time::Instant::now();
-        let outcome = async {
-            let response = request.send().await?;
-            let status = response.status();
-            let bytes = response.bytes().await?;
-            Ok::<_, reqwest::Error>((status, bytes))
-        }
-        .instrument(span.clone())
-        .await;
-        let elapsed = started.elapsed();
-        let name = operation.name();
-        metrics::histogram!(NOVASEND_DURATION, "operation" => name).record(elapsed.as_secs_f64());
-        let elapsed_ms = elapsed.as_millis() as u64;
-        match outcome {
-            Ok((status, bytes)) => {
-                self.reachable.store(REACHABLE, Ordering::Relaxed);
-                metrics::gauge!(NOVASEND_REACHABLE).set(1.0);
-                metrics::counter!(NOVASEND_REQUESTS, "operation" => name, "outcome" => status.as_u16().to_string()).increment(1);
-                span.record("http.response.status_code", status.as_u16());
-                if status.is_server_error() {
-                    span.record("otel.status_code", "ERROR");
+        self.http
+            .send(operation.endpoint(), url, |request| {
+                let mut request = request
+                    .basic_auth(
+                        self.config.api_key.expose_secret(),
+                        Some(self.config.api_client.expose_secret()),
+                    )
+                    .header(reqwest::header::ACCEPT, "application/json")
+                    .header(reqwest::header::ACCEPT_LANGUAGE, language.code());
+                if let Some(key) = idempotency_key {
+                    request = request.header("X-Idempotency-Key", key.to_string());
                 }
-                tracing::debug!(parent: &span, status = status.as_u16(), elapsed_ms, "novasend call");
-                Ok((status, bytes))
-            }
-            Err(e) => {
-                let reason = transport_reason(&e);
-                span.record("otel.status_code", "ERROR");
-                let outcome = if e.is_timeout() {
-                    "timeout"
-                } else if e.is_connect() {
-                    "connect_error"
-                } else {
-                    "dropped"
-                };
-                metrics::counter!(NOVASEND_REQUESTS, "operation" => name, "outcome" => outcome)
-                    .increment(1);
-                if e.is_connect() || e.is_timeout() {
-                    self.reachable.store(UNREACHABLE, Ordering::Relaxed);
-                    metrics::gauge!(NOVASEND_REACHABLE).set(0.0);
+                if let Some(body) = body {
+                    request = request
+                        .header(reqwest::header::CONTENT_TYPE, "application/json")
+                        .body(body);
                 }
-                tracing::warn!(parent: &span, elapsed_ms, reason, "novasend call failed");
-                if e.is_connect() {
-                    Err(ProviderError::NotSent(reason))
-                } else {
-                    Err(ProviderError::OutcomeUnknown(reason))
-                }
-            }
-        }
+                request
+            })
+            .await
     }
-}
-
-/// Describes a transport failure without its URL or headers.
-fn transport_reason(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else if e.is_body() || e.is_decode() {
-        "response body interrupted"
-    } else {
-        "connection dropped"
-    };
-    format!("Novasend {kind}")
 }
 
 /// Maps a non-success HTTP answer to the error it means for us.
@@ -241,7 +144,7 @@ impl PaymentProvider for NovasendClient {
     }
 
     fn display_name(&self) -> &'static str {
-        "Novasend"
+        DISPLAY_NAME
     }
 
     fn credential_settings(&self) -> &'static [&'static str] {
@@ -260,7 +163,7 @@ impl PaymentProvider for NovasendClient {
     ) -> Result<ProviderPayin, ProviderError> {
         let body = serde_json::to_vec(&wire::CreateSessionBody::new(command))
             .expect("a session body serializes");
-        let url = self.url(&["v1", "payin", "sessions"]);
+        let url = self.http.url(&["v1", "payin", "sessions"]);
         let (status, bytes) = self
             .send(
                 Operation::CreateSession,
@@ -281,7 +184,7 @@ impl PaymentProvider for NovasendClient {
         reference: &str,
         language: Language,
     ) -> Result<Option<ProviderPayin>, ProviderError> {
-        let url = self.url(&["v1", "payin", reference]);
+        let url = self.http.url(&["v1", "payin", reference]);
         // A read changes nothing upstream, so a transport failure or a 5xx is retried, briefly.
         let attempt = || async {
             let (status, bytes) = self
@@ -318,7 +221,7 @@ impl PaymentProvider for NovasendClient {
     ) -> Result<Refund, ProviderError> {
         let body =
             serde_json::to_vec(&wire::RefundBody::new(order)).expect("a refund body serializes");
-        let url = self.url(&["v1", "payin", reference, "refund"]);
+        let url = self.http.url(&["v1", "payin", reference, "refund"]);
         let (status, bytes) = self
             .send(
                 Operation::Refund,
@@ -335,10 +238,6 @@ impl PaymentProvider for NovasendClient {
     }
 
     fn reachable(&self) -> Option<bool> {
-        match self.reachable.load(Ordering::Relaxed) {
-            REACHABLE => Some(true),
-            UNREACHABLE => Some(false),
-            _ => None,
-        }
+        self.http.reachable()
     }
 }
