@@ -3,8 +3,8 @@
 //! reason, an explicit currency equal to the country's) and changes with anything else, and
 //! validation accepts only what the contract allows, whatever the input.
 
-use payments_gateway::domain::request::{CreatePayinInput, MAX_AMOUNT};
 use payments_gateway::domain::{Countries, CreatePayinCommand, RefundCommand};
+use payments_gateway::domain::{CreatePayinInput, MAX_AMOUNT};
 use proptest::prelude::*;
 
 /// Whitespace that `str::trim` removes, ASCII and otherwise.

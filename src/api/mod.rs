@@ -7,10 +7,10 @@ pub mod error;
 mod idempotency;
 pub mod stream;
 
-use crate::domain::request::{CreatePayinInput, IDEMPOTENCY_METADATA, parse_lookup_reference};
 use crate::domain::{
     Countries, CreatePayinCommand, IdempotencyKey, Language, RefundCommand, Violation, Violations,
 };
+use crate::domain::{CreatePayinInput, IDEMPOTENCY_METADATA, parse_lookup_reference};
 use crate::payments::Payments;
 use crate::proto as pb;
 use crate::proto::payments_service_server::PaymentsService;
@@ -92,7 +92,7 @@ fn idempotency_key<T>(
     metadata
         .and_then(|metadata| IdempotencyKey::from_field_or_metadata(field, metadata))
         .map_err(|violation| {
-            violations.0.push(crate::domain::request::FieldViolation {
+            violations.0.push(crate::domain::FieldViolation {
                 field: "idempotency_key",
                 violation,
             })
