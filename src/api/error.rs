@@ -37,7 +37,8 @@ pub fn disposition(error: &PaymentsError) -> Disposition {
             | ProviderError::NotFound(_)
             | ProviderError::Credentials(_)
             | ProviderError::Malformed(_)
-            | ProviderError::Unexpected { .. } => Disposition::Record,
+            | ProviderError::Unexpected { .. }
+            | ProviderError::Unsupported(_) => Disposition::Record,
         },
     }
 }
@@ -134,6 +135,12 @@ pub fn to_status(error: &PaymentsError, language: Language) -> Status {
                 "un remboursement de ce paiement a déjà été demandé avec une autre clé d'idempotence ; seule cette clé peut réessayer",
             ))
         }
+        PaymentsError::NotRefundable(NotRefundable::NotOffered(provider)) => {
+            Status::failed_precondition(language.pick(
+                format!("refunds are not available for {provider} payins"),
+                format!("les remboursements ne sont pas disponibles pour les paiements {provider}"),
+            ))
+        }
         PaymentsError::ReferenceTaken => Status::already_exists(l(
             "this reference is already used by another payin",
             "cette référence est déjà utilisée par un autre paiement",
@@ -204,6 +211,10 @@ fn provider_status(failure: &ProviderFailure, language: Language) -> Status {
             format!("malformed {p} response"),
             format!("réponse de {p} mal formée"),
             what,
+        )),
+        ProviderError::Unsupported(what) => Status::failed_precondition(pick(
+            format!("{p} does not offer {what}"),
+            format!("{p} ne propose pas cela ({what})"),
         )),
         ProviderError::Unexpected { status, message } => Status::internal(format!(
             "{} (HTTP {status}): {message}",

@@ -1,9 +1,12 @@
 //! CreatePayin: claim the reference, reconcile whatever an earlier attempt may have done, and
 //! post at most once per attempt; an outcome that may have happened upstream is reconciled.
+//! A two-step provider (HUB2) opens the payin, which is kept, then gets its payment step.
 
 use super::{Payments, PaymentsError, observe, upstream_idempotency_key};
-use crate::domain::{CreatePayinCommand, Language, ObservationSource, Payin, ProviderPayin};
-use crate::provider::{PaymentProvider, ProviderError, ProviderFailure};
+use crate::domain::{
+    CreatePayinCommand, Language, ObservationSource, Payin, PayinStatus, ProviderPayin,
+};
+use crate::provider::{PayinLookup, PaymentProvider, ProviderError, ProviderFailure};
 use crate::store::attempt::Attempt;
 use crate::store::{Claim, StoreError};
 use std::sync::Arc;
@@ -17,8 +20,6 @@ impl Payments {
         attempt: &Attempt,
         language: Language,
     ) -> Result<Payin, PaymentsError> {
-        let reference = command.reference.as_str();
-        let key = attempt.key();
         // The record's `begin` claimed the reference for this key (contract §3).
         // Without it nothing may be posted: fail closed.
         let Some(claim) = attempt.reference_claim() else {
@@ -31,12 +32,37 @@ impl Payments {
         // since): whatever it did, the provider knows.
         let posted_before = attempt.resumed() || claim == Claim::AlreadyHeld;
         let provider = self.providers.default_provider();
-        let failed = ProviderFailure::of(&**provider);
-        if posted_before
-            && let Some(found) = self.reconcile_create(provider, command, language).await?
-        {
-            return Ok(found);
+        let found = match posted_before {
+            true => self.reconcile_create(provider, command, language).await?,
+            false => None,
+        };
+        let opened = match found {
+            Some(found) => found,
+            None => {
+                self.open(provider, command, attempt, posted_before, language)
+                    .await?
+            }
+        };
+        // A two-step provider's payin waits for its payment step until it has one.
+        if provider.pays_separately() && opened.status == PayinStatus::Pending {
+            return self
+                .pay(provider, command, attempt, &opened, language)
+                .await;
         }
+        Ok(opened)
+    }
+
+    /// The first (for Novasend, the only) step: posts the payin, at most once per attempt.
+    async fn open(
+        &self,
+        provider: &Arc<dyn PaymentProvider>,
+        command: &CreatePayinCommand,
+        attempt: &Attempt,
+        posted_before: bool,
+        language: Language,
+    ) -> Result<Payin, PaymentsError> {
+        let (reference, key) = (command.reference.as_str(), attempt.key());
+        let failed = ProviderFailure::of(&**provider);
         attempt.fence().await?;
         let upstream_key = upstream_idempotency_key("create", key);
         match provider.create_payin(command, upstream_key, language).await {
@@ -65,6 +91,38 @@ impl Payments {
         }
     }
 
+    /// The payment step of a two-step create (HUB2's attempt): the provider sends it only
+    /// when none is under way. An unknown outcome is not retried here: the caller's retry
+    /// with the same key reconciles first.
+    async fn pay(
+        &self,
+        provider: &Arc<dyn PaymentProvider>,
+        command: &CreatePayinCommand,
+        attempt: &Attempt,
+        opened: &Payin,
+        language: Language,
+    ) -> Result<Payin, PaymentsError> {
+        let (reference, key) = (command.reference.as_str(), attempt.key());
+        attempt.fence().await?;
+        match provider
+            .pay(command, &opened.provider_reference, language)
+            .await
+        {
+            Ok(paying) => self.keep_created(command, paying, false).await,
+            Err(e) if e.may_have_acted() => {
+                tracing::warn!(reference, error = %e, "payment step outcome unknown");
+                Err(PaymentsError::OutcomeUnknown)
+            }
+            // Refused: no payment exists, and what was opened charges no one, so the
+            // merchant may fix the cause and retry the reference with a new key.
+            Err(e) if e.created_nothing() => {
+                self.store.unclaim_reference(reference, key).await?;
+                Err(ProviderFailure::of(&**provider)(e).into())
+            }
+            Err(e) => Err(ProviderFailure::of(&**provider)(e).into()),
+        }
+    }
+
     /// Asks the provider whether the payin of `command` exists. A failed read says nothing
     /// either way: the outcome stays unknown (and is never recorded as final).
     async fn reconcile_create(
@@ -74,7 +132,17 @@ impl Payments {
         language: Language,
     ) -> Result<Option<Payin>, PaymentsError> {
         let reference = command.reference.as_str();
-        match provider.get_payin(reference, language).await {
+        // A provider asked by its own reference (HUB2) is found through what was kept of
+        // the payin it opened.
+        let cached = self.store.load_payin(reference).await?;
+        let lookup = PayinLookup {
+            reference,
+            provider_reference: cached
+                .as_ref()
+                .filter(|p| p.provider == provider.name() && !p.provider_reference.is_empty())
+                .map(|p| p.provider_reference.as_str()),
+        };
+        match provider.get_payin(lookup, language).await {
             Ok(Some(found)) if answers_the_request(command, &found) => {
                 self.keep_created(command, found, false).await.map(Some)
             }

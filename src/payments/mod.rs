@@ -10,7 +10,7 @@ mod terminal_cache;
 use crate::domain::{
     Applied, Language, ObservationSource, Payin, PayinStatus, ProviderPayin, Violations,
 };
-use crate::provider::{PaymentProvider, ProviderFailure, Providers};
+use crate::provider::{PayinLookup, PaymentProvider, ProviderFailure, Providers};
 use crate::store::{SaveOptions, Store, StoreError};
 use crate::telemetry::metrics::CONTRADICTIONS;
 use chrono::{DateTime, Utc};
@@ -53,6 +53,8 @@ pub enum NotRefundable {
     /// Another key's refund of this payin may have reached the provider (sent, outcome
     /// unknown or refused); only that key may retry.
     AnotherRefundRequested,
+    /// The payin's provider (named) offers no refunds through the gateway.
+    NotOffered(&'static str),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -226,20 +228,27 @@ impl Payments {
         source: ObservationSource,
     ) -> Result<Option<Payin>, PaymentsError> {
         let cached = self.store.load_payin(reference).await?;
-        let provider = self.provider_of(cached.as_ref())?;
-        self.refresh_from(provider, reference, language, source)
+        self.refresh_from(reference, cached.as_ref(), language, source)
             .await
     }
 
+    /// `refresh`, for a payin whose cached state (if any) was just read.
     async fn refresh_from(
         &self,
-        provider: &Arc<dyn PaymentProvider>,
         reference: &str,
+        cached: Option<&Payin>,
         language: Language,
         source: ObservationSource,
     ) -> Result<Option<Payin>, PaymentsError> {
+        let provider = self.provider_of(cached)?;
+        let lookup = PayinLookup {
+            reference,
+            provider_reference: cached
+                .map(|p| p.provider_reference.as_str())
+                .filter(|r| !r.is_empty()),
+        };
         let observed = provider
-            .get_payin(reference, language)
+            .get_payin(lookup, language)
             .await
             .map_err(ProviderFailure::of(&**provider))?;
         let Some(observed) = observed else {
@@ -264,11 +273,10 @@ impl Payments {
         if let Some(payin) = &cached {
             self.terminal.offer(payin, generation);
         }
-        let provider = self.provider_of(cached.as_ref())?;
         let Some(cached) = cached else {
             // Not cached (expired, or created before this store): the provider may know it.
             return self
-                .refresh_from(provider, reference, language, ObservationSource::Api)
+                .refresh_from(reference, None, language, ObservationSource::Api)
                 .await?
                 .ok_or(PaymentsError::NotFound);
         };
@@ -277,7 +285,7 @@ impl Payments {
             return Ok(cached);
         }
         match self
-            .refresh_from(provider, reference, language, ObservationSource::Api)
+            .refresh_from(reference, Some(&cached), language, ObservationSource::Api)
             .await
         {
             Ok(Some(fresh)) => Ok(fresh),

@@ -29,6 +29,10 @@ impl Payments {
         {
             return Ok(done.clone());
         }
+        let provider = self.provider_of(Some(&payin))?;
+        if !provider.refunds_payins() {
+            return Err(NotRefundable::NotOffered(provider.display_name()).into());
+        }
         if payin.status != PayinStatus::Succeeded {
             return Err(NotRefundable::NotSucceeded(payin.status).into());
         }
@@ -50,7 +54,6 @@ impl Payments {
             external_reference: command.external_reference.clone(),
             partial_amount: (!full).then_some(amount),
         };
-        let provider = self.provider_of(Some(&payin))?;
         let failed = ProviderFailure::of(&**provider);
         let sent = provider
             .refund(reference, &order, upstream_key, language)
@@ -97,9 +100,8 @@ impl Payments {
         if let Some(payin) = cached.as_ref().filter(|p| p.status.is_terminal()) {
             return Ok(payin.clone());
         }
-        let provider = self.provider_of(cached.as_ref())?;
         let fresh = self
-            .refresh_from(provider, reference, language, ObservationSource::Api)
+            .refresh_from(reference, cached.as_ref(), language, ObservationSource::Api)
             .await?;
         fresh.or(cached).ok_or(PaymentsError::NotFound)
     }

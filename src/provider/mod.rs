@@ -53,6 +53,9 @@ pub enum ProviderError {
     Malformed(String),
     #[error("unexpected provider answer (HTTP {status}): {message}")]
     Unexpected { status: u16, message: String },
+    /// The gateway never asks this provider for that (nothing was sent).
+    #[error("the provider does not offer {0}")]
+    Unsupported(&'static str),
 }
 
 impl ProviderError {
@@ -73,6 +76,14 @@ impl ProviderError {
             Self::Rejected(_) | Self::Credentials(_) | Self::NotFound(_)
         )
     }
+}
+
+/// Which payin to read: the merchant's reference, and the provider's own when it is known
+/// (some providers, HUB2, can only be asked by their own).
+#[derive(Debug, Clone, Copy)]
+pub struct PayinLookup<'a> {
+    pub reference: &'a str,
+    pub provider_reference: Option<&'a str>,
 }
 
 /// A provider's failure, named after the provider for the caller's message.
@@ -120,12 +131,48 @@ pub trait PaymentProvider: Send + Sync + 'static {
         language: Language,
     ) -> Result<ProviderPayin, ProviderError>;
 
-    /// Reads a payin by reference; `Ok(None)` when the provider does not know it.
+    /// Reads a payin; `Ok(None)` when the provider does not know it (or cannot be asked
+    /// without its own reference).
     async fn get_payin(
         &self,
-        reference: &str,
+        lookup: PayinLookup<'_>,
         language: Language,
     ) -> Result<Option<ProviderPayin>, ProviderError>;
+
+    /// Whether a create is two steps: `create_payin` opens the payin (HUB2's intent), and
+    /// `pay` asks the payer (HUB2's payment attempt), the step that may move money.
+    fn pays_separately(&self) -> bool {
+        false
+    }
+
+    /// The payment step of a two-step create, for the payin `create_payin` opened: sent only
+    /// when the provider shows no payment under way for it (never a second one), and
+    /// reconciled by a read when its outcome is unknown.
+    async fn pay(
+        &self,
+        command: &CreatePayinCommand,
+        provider_reference: &str,
+        language: Language,
+    ) -> Result<ProviderPayin, ProviderError> {
+        let _ = (command, provider_reference, language);
+        Err(ProviderError::Unsupported("a payment step"))
+    }
+
+    /// Submits the payer's one-time code for a payin whose next action asks for one.
+    async fn confirm(
+        &self,
+        provider_reference: &str,
+        code: &str,
+        language: Language,
+    ) -> Result<ProviderPayin, ProviderError> {
+        let _ = (provider_reference, code, language);
+        Err(ProviderError::Unsupported("one-time codes"))
+    }
+
+    /// Whether this provider's payins can be refunded through the gateway.
+    fn refunds_payins(&self) -> bool {
+        true
+    }
 
     async fn refund(
         &self,

@@ -13,7 +13,7 @@ pub mod fuzzing {
 }
 
 use super::http_client::{Endpoint, ProviderHttp};
-use super::{IncomingWebhook, PaymentProvider, ProviderError, RefundOrder};
+use super::{IncomingWebhook, PayinLookup, PaymentProvider, ProviderError, RefundOrder};
 use crate::domain::{CreatePayinCommand, Language, ProviderPayin, Refund};
 use async_trait::async_trait;
 use backon::{ExponentialBuilder, Retryable};
@@ -181,10 +181,11 @@ impl PaymentProvider for NovasendClient {
 
     async fn get_payin(
         &self,
-        reference: &str,
+        lookup: PayinLookup<'_>,
         language: Language,
     ) -> Result<Option<ProviderPayin>, ProviderError> {
-        let url = self.http.url(&["v1", "payin", reference]);
+        // Novasend is asked by the merchant's reference, always known.
+        let url = self.http.url(&["v1", "payin", lookup.reference]);
         // A read changes nothing upstream, so a transport failure or a 5xx is retried, briefly.
         let attempt = || async {
             let (status, bytes) = self
