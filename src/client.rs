@@ -50,6 +50,12 @@ pub enum ClientCommand {
         success_url: String,
         #[arg(long, default_value = "")]
         failure_url: String,
+        /// The provider (`novasend`, `hub2`); by default the service routes by country.
+        #[arg(long)]
+        provider: Option<String>,
+        /// The payer's operator (`orange`, `mtn`, `moov`, `wave`); HUB2 needs it.
+        #[arg(long, default_value = "")]
+        operator: String,
         /// Idempotency key; by default `create-<reference>`, so running the same command
         /// again is a safe replay.
         #[arg(long)]
@@ -100,9 +106,18 @@ pub async fn run(args: ClientArgs) -> Result<(), String> {
             ref account_id,
             ref success_url,
             ref failure_url,
+            ref provider,
+            ref operator,
             ref key,
         } => {
             let key = key.clone().unwrap_or_else(|| format!("create-{reference}"));
+            let provider = match provider.as_deref() {
+                None => pb::Provider::Unspecified,
+                Some(name) => {
+                    pb::Provider::from_str_name(&format!("PROVIDER_{}", name.to_ascii_uppercase()))
+                        .ok_or_else(|| format!("no provider is called `{name}` (novasend, hub2)"))?
+                }
+            };
             let payin = client
                 .create_payin(with_metadata(
                     &args,
@@ -117,6 +132,8 @@ pub async fn run(args: ClientArgs) -> Result<(), String> {
                         success_url: success_url.clone(),
                         failure_url: failure_url.clone(),
                         idempotency_key: key.clone(),
+                        provider: provider as i32,
+                        operator: operator.clone(),
                     },
                 ))
                 .await

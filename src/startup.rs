@@ -77,7 +77,7 @@ impl Application {
         tracing::info!(base_url = %novasend.base_url, "novasend provider");
         let novasend: Arc<dyn PaymentProvider> = Arc::new(NovasendClient::new(novasend)?);
         // The registry: one line per provider; the first answers payins naming none.
-        let providers = Providers::new(vec![novasend])?;
+        let providers = Providers::new(vec![novasend], config.routes.clone())?;
         let payments = Payments::new(store.clone(), providers, config.payments.clone());
 
         let watchers = Watchers::start(&store);

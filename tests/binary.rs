@@ -35,6 +35,28 @@ fn a_bad_configuration_gives_one_line_per_bad_variable() {
     assert!(!stderr.contains("super-secret-key-value"));
 }
 
+#[test]
+fn routes_must_be_well_formed_and_lead_to_an_enabled_provider() {
+    for (routes, says) in [
+        ("CI=hub2", "is not COUNTRY:provider"),
+        ("CI:novasend", "no `*:provider`"),
+        ("CI:hub2,*:novasend", "`hub2`, which is not enabled"),
+    ] {
+        let output = Command::new(BINARY)
+            .env_clear()
+            .env("PAYMENTS_ROUTES", routes)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{routes}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("PAYMENTS_ROUTES") && stderr.contains(says),
+            "{stderr}"
+        );
+    }
+}
+
 fn wait_for_exit(
     child: &mut std::process::Child,
     limit: Duration,

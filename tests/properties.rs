@@ -100,6 +100,8 @@ impl Create {
             account_id: &self.account_id,
             success_url: &self.success_url,
             failure_url: &self.failure_url,
+            provider: "",
+            operator: "",
         };
         CreatePayinCommand::parse(&input, &Countries::default())
             .unwrap_or_else(|v| panic!("{self:?} should be valid: {v:?}"))
@@ -352,6 +354,8 @@ proptest! {
             account_id: &account_id,
             success_url: &success_url,
             failure_url: &failure_url,
+            provider: "",
+            operator: "",
         };
         match CreatePayinCommand::parse(&input, &countries) {
             Ok(command) => {

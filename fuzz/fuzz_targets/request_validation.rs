@@ -4,10 +4,10 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use payments_gateway::domain::request::{CreatePayinInput, MAX_AMOUNT, parse_lookup_reference};
 use payments_gateway::domain::{
     Countries, CreatePayinCommand, IdempotencyKey, Language, RefundCommand, Violations,
 };
+use payments_gateway::domain::{CreatePayinInput, MAX_AMOUNT, parse_lookup_reference};
 
 #[derive(Debug, Arbitrary)]
 struct Input {
@@ -72,6 +72,8 @@ fuzz_target!(|input: Input| {
         account_id: &input.account_id,
         success_url: &input.success_url,
         failure_url: &input.failure_url,
+        provider: "",
+        operator: "",
     };
     match CreatePayinCommand::parse(&create, &countries) {
         Ok(command) => {

@@ -45,6 +45,21 @@ fn transaction_status(status: Option<TransactionStatus>) -> pb::TransactionStatu
     }
 }
 
+/// The provider a request names: `None` when unspecified; a value the proto does not know
+/// becomes a name no provider has (the router refuses it).
+pub fn requested_provider(value: i32) -> Option<String> {
+    match pb::Provider::try_from(value) {
+        Ok(pb::Provider::Unspecified) => None,
+        Ok(named) => Some(
+            named
+                .as_str_name()
+                .trim_start_matches("PROVIDER_")
+                .to_ascii_lowercase(),
+        ),
+        Err(_) => Some(format!("provider #{value}")),
+    }
+}
+
 /// The proto's name for a provider: `novasend` → PROVIDER_NOVASEND.
 fn provider(name: &str) -> pb::Provider {
     pb::Provider::from_str_name(&format!("PROVIDER_{}", name.to_ascii_uppercase()))

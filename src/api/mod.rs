@@ -213,6 +213,7 @@ impl PaymentsApi {
     ) -> Result<Response<pb::Payin>, Status> {
         let language = language_of(&request);
         let r = request.get_ref();
+        let provider = convert::requested_provider(r.provider);
         let parsed = CreatePayinCommand::parse(
             &CreatePayinInput {
                 reference: &r.reference,
@@ -224,14 +225,27 @@ impl PaymentsApi {
                 account_id: &r.account_id,
                 success_url: &r.success_url,
                 failure_url: &r.failure_url,
+                provider: provider.as_deref().unwrap_or_default(),
+                operator: &r.operator,
             },
             &self.countries,
         );
         let mut violations = parsed.as_ref().err().cloned().unwrap_or_default();
         let key = idempotency_key(&request, &r.idempotency_key, &mut violations);
-        let (Ok(command), Some(key), true) = (parsed, key, violations.0.is_empty()) else {
+        // The provider that takes it, and what that provider finds wrong (§9).
+        let routed = parsed
+            .as_ref()
+            .ok()
+            .map(|c| self.payments.providers().route(c));
+        if let Some(Err(refused)) = &routed {
+            violations.0.extend(refused.0.iter().cloned());
+        }
+        let (Ok(command), Some(key), Some(Ok(provider)), true) =
+            (parsed, key, routed, violations.0.is_empty())
+        else {
             return Err(error::invalid_request(&violations, language));
         };
+        let provider = provider.clone();
         tracing::info!(reference = command.reference.as_str(), msisdn = %command.msisdn, amount = command.amount, "create payin");
         let payments = self.payments.clone();
         let call = IdempotentCall {
@@ -247,7 +261,9 @@ impl PaymentsApi {
             call,
             language,
             move |attempt| async move {
-                let payin = payments.create(&command, &attempt, language).await?;
+                let payin = payments
+                    .create(&command, &provider, &attempt, language)
+                    .await?;
                 Ok(convert::payin(&payin))
             },
         )

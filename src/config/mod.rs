@@ -17,7 +17,7 @@ pub use sandbox::SandboxArgs;
 pub use store::StoreConfig;
 pub use tls::TlsConfig;
 
-use crate::domain::Countries;
+use crate::domain::{Countries, Routes};
 use crate::payments::PaymentsSettings;
 use crate::provider::WebhookSecrets;
 use crate::provider::novasend::NovasendConfig;
@@ -76,6 +76,9 @@ pub struct ServeArgs {
     /// How long payins stay in the cache.
     #[arg(long, env = "PAYMENTS_PAYIN_TTL", default_value = "30days")]
     pub payin_ttl: String,
+    /// Which provider takes a payin that names none, by country: `CI:hub2,*:novasend`.
+    #[arg(long, env = "PAYMENTS_ROUTES", default_value = "*:novasend")]
+    pub routes: String,
     /// Accepted countries and their currency.
     #[arg(
         long,
@@ -148,6 +151,8 @@ pub struct Config {
     pub webhook_secrets: WebhookSecrets,
     pub shutdown_grace: Duration,
     pub countries: Countries,
+    /// Checked against the enabled providers when they are registered.
+    pub routes: Routes,
     pub log_format: LogFormat,
     pub payments: PaymentsSettings,
     pub otlp: Option<OtlpConfig>,
@@ -170,6 +175,7 @@ impl Config {
             e,
             named("PAYMENTS_COUNTRIES", Countries::parse(&args.countries)),
         );
+        let routes = keep(e, named("PAYMENTS_ROUTES", read_routes(&args.routes)));
         let log_format = keep(e, telemetry::read_log_format(args));
         // Zero when it is bad itself; read alone so that the request timeout is still
         // checked against it when another duration is bad.
@@ -199,6 +205,7 @@ impl Config {
             webhook_secrets,
             shutdown_grace,
             countries,
+            routes: routes.expect("checked"),
             sandbox_addr,
             sandbox,
             otlp: otlp.expect("checked"),
@@ -209,6 +216,20 @@ impl Config {
             payments,
         })
     }
+}
+
+/// The routes, each to a provider this configuration enables (Novasend always: its sandbox
+/// stands in when it has no URL).
+fn read_routes(raw: &str) -> Result<Routes, String> {
+    const ENABLED: [&str; 1] = [crate::provider::novasend::NAME];
+    let routes = Routes::parse(raw)?;
+    if let Some(name) = routes.providers().find(|name| !ENABLED.contains(name)) {
+        return Err(format!(
+            "routes payins to `{name}`, which is not enabled here (enabled: {})",
+            ENABLED.join(", ")
+        ));
+    }
+    Ok(routes)
 }
 
 /// One variable's error, as a component's list of errors.

@@ -2,6 +2,7 @@
 
 use super::country::Countries;
 use super::fingerprint::fingerprint;
+use super::operator::Operator;
 use super::phone::PhoneNumber;
 use super::reference::Reference;
 use super::violations::{Violation, Violations, check_optional_text};
@@ -22,6 +23,12 @@ pub struct CreatePayinCommand {
     pub account_id: String,
     pub success_url: String,
     pub failure_url: String,
+    /// The provider the caller asked for by name; `None`: routed by country. Not serialized
+    /// when absent, so that requests without it keep the fingerprints they always had.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator: Option<Operator>,
 }
 
 /// The raw fields of a CreatePayin, as the caller sent them.
@@ -35,6 +42,9 @@ pub struct CreatePayinInput<'a> {
     pub account_id: &'a str,
     pub success_url: &'a str,
     pub failure_url: &'a str,
+    /// The requested provider's name, or empty (the proto's enum, read by the API layer).
+    pub provider: &'a str,
+    pub operator: &'a str,
 }
 
 impl CreatePayinCommand {
@@ -102,6 +112,13 @@ impl CreatePayinCommand {
                 String::new()
             }),
         });
+        let operator = match input.operator {
+            "" => None,
+            raw => Operator::parse(raw).or_else(|| {
+                violations.add("operator", Violation::Operator);
+                None
+            }),
+        };
         violations.into_result(|| CreatePayinCommand {
             reference: reference.expect("no violation means a reference"),
             amount: input.amount,
@@ -112,6 +129,8 @@ impl CreatePayinCommand {
             account_id: input.account_id.to_owned(),
             success_url,
             failure_url,
+            provider: Some(input.provider.to_owned()).filter(|p| !p.is_empty()),
+            operator,
         })
     }
 

@@ -15,14 +15,29 @@ pub enum Violation {
     CustomerNameLength,
     ControlCharacters,
     CountryFormat,
-    CountryUnsupported { supported: String },
-    CurrencyMismatch { expected: String },
+    CountryUnsupported {
+        supported: String,
+    },
+    CurrencyMismatch {
+        expected: String,
+    },
     Url,
-    TextTooLong { max: usize },
+    TextTooLong {
+        max: usize,
+    },
     IdempotencyKeyFormat,
     IdempotencyKeyMismatch,
     RefundAmountNegative,
-    RefundAmountAbovePayin { payin_amount: i64 },
+    RefundAmountAbovePayin {
+        payin_amount: i64,
+    },
+    Operator,
+    /// `provider` names a provider this service does not have, or has not enabled.
+    ProviderNotEnabled {
+        enabled: String,
+    },
+    /// A one-time code: 1 to 32 printable characters, no spaces.
+    OtpFormat,
 }
 
 impl Violation {
@@ -99,6 +114,20 @@ impl Violation {
             (Self::RefundAmountAbovePayin { payin_amount }, Fr) => {
                 format!("ne doit pas dépasser le montant du paiement, {payin_amount}")
             }
+            (Self::Operator, En) => format!("must be one of {}", super::Operator::NAMES),
+            (Self::Operator, Fr) => format!("doit être l'un de {}", super::Operator::NAMES),
+            (Self::ProviderNotEnabled { enabled }, En) => {
+                format!("is not a provider enabled on this service (enabled: {enabled})")
+            }
+            (Self::ProviderNotEnabled { enabled }, Fr) => {
+                format!("n'est pas un fournisseur activé sur ce service (activés : {enabled})")
+            }
+            (Self::OtpFormat, En) => {
+                "must be 1 to 32 printable ASCII characters without spaces".into()
+            }
+            (Self::OtpFormat, Fr) => {
+                "doit compter de 1 à 32 caractères ASCII imprimables, sans espace".into()
+            }
         }
     }
 }
@@ -115,7 +144,7 @@ pub struct FieldViolation {
 pub struct Violations(pub Vec<FieldViolation>);
 
 impl Violations {
-    pub(super) fn add(&mut self, field: &'static str, violation: Violation) {
+    pub fn add(&mut self, field: &'static str, violation: Violation) {
         self.0.push(FieldViolation { field, violation });
     }
 

@@ -12,11 +12,13 @@ use crate::store::{Claim, StoreError};
 use std::sync::Arc;
 
 impl Payments {
-    /// Creates a payin upstream, or finds the one an earlier attempt with the same key
-    /// created. Whatever may have happened upstream is reconciled, never posted blindly again.
+    /// Creates a payin at `provider` (the router's choice), or finds the one an earlier
+    /// attempt with the same key created. Whatever may have happened upstream is reconciled,
+    /// never posted blindly again.
     pub async fn create(
         &self,
         command: &CreatePayinCommand,
+        provider: &Arc<dyn PaymentProvider>,
         attempt: &Attempt,
         language: Language,
     ) -> Result<Payin, PaymentsError> {
@@ -31,7 +33,6 @@ impl Payments {
         // An earlier attempt with this key may have posted (its record may even have expired
         // since): whatever it did, the provider knows.
         let posted_before = attempt.resumed() || claim == Claim::AlreadyHeld;
-        let provider = self.providers.default_provider();
         let found = match posted_before {
             true => self.reconcile_create(provider, command, language).await?,
             false => None,

@@ -13,7 +13,7 @@ pub use incoming_webhook::{IncomingWebhook, WebhookTrigger};
 pub use registry::Providers;
 pub use webhook_secrets::WebhookSecrets;
 
-use crate::domain::{CreatePayinCommand, Language, ProviderPayin, Refund};
+use crate::domain::{CreatePayinCommand, Language, ProviderPayin, Refund, Violations};
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -138,6 +138,13 @@ pub trait PaymentProvider: Send + Sync + 'static {
         lookup: PayinLookup<'_>,
         language: Language,
     ) -> Result<Option<ProviderPayin>, ProviderError>;
+
+    /// What this provider finds missing or wrong in a create (HUB2 needs an operator),
+    /// reported as field violations before anything is kept or sent.
+    fn check(&self, command: &CreatePayinCommand) -> Violations {
+        let _ = command;
+        Violations::default()
+    }
 
     /// Whether a create is two steps: `create_payin` opens the payin (HUB2's intent), and
     /// `pay` asks the payer (HUB2's payment attempt), the step that may move money.

@@ -155,3 +155,64 @@ async fn webhooks_are_served_per_provider_and_find_payins_by_that_provider_s_ref
     assert_eq!(post("/webhooks/nobody", "{}".into()).await, 404);
     assert_eq!(h.novasend.received_requests().await.unwrap().len(), calls);
 }
+
+/// `provider` and `operator` are request fields (§9): a provider that is not enabled, an
+/// unknown one or an unknown operator is a field violation that leaves no trace; the fields
+/// are part of the request, so the same key with them changed is a conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_and_operator_are_checked_and_belong_to_the_request() {
+    let mut h = Harness::start().await;
+    h.novasend_creates().await;
+    let base = create_request("order-route", "key-route");
+    for (request, field) in [
+        (
+            pb::CreatePayinRequest {
+                provider: pb::Provider::Hub2 as i32,
+                ..base.clone()
+            },
+            "provider",
+        ),
+        (
+            pb::CreatePayinRequest {
+                provider: 9,
+                ..base.clone()
+            },
+            "provider",
+        ),
+        (
+            pb::CreatePayinRequest {
+                operator: "airtel".into(),
+                ..base.clone()
+            },
+            "operator",
+        ),
+    ] {
+        let refused = h.client.create_payin(request).await.unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument);
+        assert_eq!(violated_fields(&refused), [field], "{}", refused.message());
+    }
+    assert!(h.novasend.received_requests().await.unwrap().is_empty());
+    assert_eq!(
+        h.redis.command(&["DBSIZE"]),
+        redis::Value::Int(0),
+        "refused requests leave no record"
+    );
+
+    // Named explicitly, Novasend takes it; the operator is not sent to Novasend.
+    let explicit = pb::CreatePayinRequest {
+        provider: pb::Provider::Novasend as i32,
+        operator: "Orange".into(),
+        ..base.clone()
+    };
+    let created = h.client.create_payin(explicit).await.unwrap().into_inner();
+    assert_eq!(created.provider(), pb::Provider::Novasend);
+    let posted = &h.upstream("POST").await[0];
+    let body: Value = serde_json::from_slice(&posted.body).unwrap();
+    assert!(
+        body.get("operator").is_none() && body.get("provider").is_none(),
+        "{body}"
+    );
+    // The same key without them is another request.
+    let conflict = h.client.create_payin(base).await.unwrap_err();
+    assert_eq!(conflict.code(), Code::FailedPrecondition);
+}

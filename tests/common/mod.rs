@@ -161,6 +161,7 @@ pub fn test_config(
         sandbox: payments_gateway::provider::sandbox::SandboxConfig::default(),
         shutdown_grace: Duration::from_secs(1),
         countries: Countries::default(),
+        routes: Default::default(),
         log_format: LogFormat::Text,
         payments: settings,
         otlp: None,

@@ -12,6 +12,8 @@ fn valid() -> CreatePayinInput<'static> {
         account_id: "",
         success_url: "",
         failure_url: "",
+        provider: "",
+        operator: "",
     }
 }
 
@@ -297,6 +299,8 @@ fn reports_every_violation_at_once() {
         account_id: "",
         success_url: "nope",
         failure_url: "",
+        provider: "",
+        operator: "airtel",
     };
     assert_eq!(
         fields_of(&input),
@@ -306,7 +310,8 @@ fn reports_every_violation_at_once() {
             "msisdn",
             "customer_name",
             "country",
-            "success_url"
+            "success_url",
+            "operator"
         ]
     );
 }
@@ -343,4 +348,26 @@ fn fingerprint_follows_the_canonical_request() {
     let refund = RefundCommand::parse("order-42_a.b", "r", "", 0).unwrap();
     assert_eq!(a.fingerprint().len(), 64);
     assert_ne!(refund.fingerprint(), a.fingerprint());
+    // The provider and the operator are part of the request (§9)…
+    for (provider, operator) in [("hub2", ""), ("", "orange"), ("hub2", "orange")] {
+        let routed = CreatePayinInput {
+            provider,
+            operator,
+            ..valid()
+        };
+        let d = CreatePayinCommand::parse(&routed, &Countries::default()).unwrap();
+        assert_ne!(
+            a.fingerprint(),
+            d.fingerprint(),
+            "{provider:?} {operator:?}"
+        );
+    }
+    // …and a request without them keeps the fingerprint it had before they existed, so
+    // that records kept across an upgrade still replay.
+    assert_eq!(a.fingerprint(), FINGERPRINT_BEFORE_PROVIDERS);
 }
+
+/// SHA-256 of `create`, NUL, and the canonical JSON of `valid()` as it was serialized before
+/// the provider fields existed (computed independently of this code).
+const FINGERPRINT_BEFORE_PROVIDERS: &str =
+    "2f76d88af995767222ad529ae57186849970c62a2289f1fae152e6ba044435bb";
