@@ -10,6 +10,7 @@ use crate::events::watchers::Watchers;
 use crate::events::webhook::WebhookState;
 use crate::payments::Payments;
 use crate::proto::payments_service_server::{PaymentsService, PaymentsServiceServer};
+use crate::provider::hub2::{self, Hub2Client};
 use crate::provider::novasend::{self, NovasendClient, NovasendConfig};
 use crate::provider::sandbox::{self, SandboxHandle};
 use crate::provider::{PaymentProvider, Providers};
@@ -75,9 +76,13 @@ impl Application {
             None => start_sandbox(&config, &http_listener).await?,
         };
         tracing::info!(base_url = %novasend.base_url, "novasend provider");
-        let novasend: Arc<dyn PaymentProvider> = Arc::new(NovasendClient::new(novasend)?);
         // The registry: one line per provider; the first answers payins naming none.
-        let providers = Providers::new(vec![novasend], config.routes.clone())?;
+        let mut enabled: Vec<Arc<dyn PaymentProvider>> =
+            vec![Arc::new(NovasendClient::new(novasend)?)];
+        if let Some(hub2) = config.hub2.clone() {
+            enabled.push(Arc::new(Hub2Client::new(hub2)?));
+        }
+        let providers = Providers::new(enabled, config.routes.clone())?;
         let payments = Payments::new(store.clone(), providers, config.payments.clone());
 
         let watchers = Watchers::start(&store);
@@ -93,7 +98,10 @@ impl Application {
         if config.webhook_secrets.is_empty() {
             tracing::warn!("NOVASEND_WEBHOOK_SECRET is unset: webhook signatures are not checked");
         }
-        let webhook_secrets = [(novasend::NAME, config.webhook_secrets.clone())];
+        let webhook_secrets = [
+            (novasend::NAME, config.webhook_secrets.clone()),
+            (hub2::NAME, config.hub2_webhook_secrets.clone()),
+        ];
         let webhooks = WebhookState::new(payments.clone(), webhook_secrets.into());
         let http = crate::http::router(webhooks, store.clone(), payments.providers().clone());
         if config.auth_tokens.is_empty() {

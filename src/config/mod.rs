@@ -3,6 +3,7 @@
 //! each component checks its own variables and returns all of its errors.
 
 mod auth;
+mod hub2;
 mod limits;
 mod novasend;
 mod parse;
@@ -20,6 +21,7 @@ pub use tls::TlsConfig;
 use crate::domain::{Countries, Routes};
 use crate::payments::PaymentsSettings;
 use crate::provider::WebhookSecrets;
+use crate::provider::hub2::Hub2Config;
 use crate::provider::novasend::NovasendConfig;
 use crate::provider::sandbox::SandboxConfig;
 use crate::telemetry::{LogFormat, OtlpConfig};
@@ -58,6 +60,25 @@ pub struct ServeArgs {
     pub novasend_webhook_secret: Option<String>,
     #[arg(long, env = "NOVASEND_WEBHOOK_SECRET_FILE")]
     pub novasend_webhook_secret_file: Option<String>,
+    /// HUB2 base URL; unset = HUB2 not enabled.
+    #[arg(long, env = "HUB2_BASE_URL")]
+    pub hub2_base_url: Option<String>,
+    #[arg(long, env = "HUB2_API_KEY", hide_env_values = true)]
+    pub hub2_api_key: Option<String>,
+    #[arg(long, env = "HUB2_API_KEY_FILE")]
+    pub hub2_api_key_file: Option<String>,
+    #[arg(long, env = "HUB2_MERCHANT_ID", hide_env_values = true)]
+    pub hub2_merchant_id: Option<String>,
+    #[arg(long, env = "HUB2_MERCHANT_ID_FILE")]
+    pub hub2_merchant_id_file: Option<String>,
+    /// live or sandbox (HUB2's own test mode).
+    #[arg(long, env = "HUB2_ENVIRONMENT", default_value = "live")]
+    pub hub2_environment: String,
+    /// Enables HUB2 webhook signature checks; several comma-separated secrets in a rotation.
+    #[arg(long, env = "HUB2_WEBHOOK_SECRET", hide_env_values = true)]
+    pub hub2_webhook_secret: Option<String>,
+    #[arg(long, env = "HUB2_WEBHOOK_SECRET_FILE")]
+    pub hub2_webhook_secret_file: Option<String>,
     /// Polling period for non-terminal payins (at least 5s).
     #[arg(long, env = "PAYMENTS_POLL_INTERVAL", default_value = "5s")]
     pub poll_interval: String,
@@ -149,6 +170,9 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     /// Empty: webhook signatures are not checked.
     pub webhook_secrets: WebhookSecrets,
+    /// `None`: HUB2 is not enabled.
+    pub hub2: Option<Hub2Config>,
+    pub hub2_webhook_secrets: WebhookSecrets,
     pub shutdown_grace: Duration,
     pub countries: Countries,
     /// Checked against the enabled providers when they are registered.
@@ -175,12 +199,17 @@ impl Config {
             e,
             named("PAYMENTS_COUNTRIES", Countries::parse(&args.countries)),
         );
-        let routes = keep(e, named("PAYMENTS_ROUTES", read_routes(&args.routes)));
         let log_format = keep(e, telemetry::read_log_format(args));
         // Zero when it is bad itself; read alone so that the request timeout is still
         // checked against it when another duration is bad.
         let upstream_timeout = payments::upstream_timeout(args).unwrap_or(Duration::ZERO);
         let novasend = keep(e, novasend::read_novasend(args, upstream_timeout));
+        let hub2 = keep(e, hub2::read_hub2(args, upstream_timeout));
+        let hub2_enabled = hub2.as_ref().is_some_and(|(config, _)| config.is_some());
+        let routes = keep(
+            e,
+            named("PAYMENTS_ROUTES", read_routes(&args.routes, hub2_enabled)),
+        );
         let countries = countries.unwrap_or_default();
         let sandbox = keep(e, args.sandbox.to_config(&countries));
         let otlp = keep(e, telemetry::read_otlp(args));
@@ -192,6 +221,7 @@ impl Config {
             return Err(errors);
         }
         let (novasend, webhook_secrets) = novasend.expect("checked");
+        let (hub2, hub2_webhook_secrets) = hub2.expect("checked");
         let (payments, shutdown_grace) = payments.expect("checked");
         let (sandbox_addr, mut sandbox) = sandbox.expect("checked");
         if sandbox.webhook_secret.is_none() {
@@ -203,6 +233,8 @@ impl Config {
             store: store.expect("checked"),
             novasend,
             webhook_secrets,
+            hub2,
+            hub2_webhook_secrets,
             shutdown_grace,
             countries,
             routes: routes.expect("checked"),
@@ -219,14 +251,18 @@ impl Config {
 }
 
 /// The routes, each to a provider this configuration enables (Novasend always: its sandbox
-/// stands in when it has no URL).
-fn read_routes(raw: &str) -> Result<Routes, String> {
-    const ENABLED: [&str; 1] = [crate::provider::novasend::NAME];
+/// stands in when it has no URL; HUB2 with its URL).
+fn read_routes(raw: &str, hub2_enabled: bool) -> Result<Routes, String> {
+    use crate::provider::{hub2, novasend};
+    let enabled: Vec<&str> = [(novasend::NAME, true), (hub2::NAME, hub2_enabled)]
+        .into_iter()
+        .filter_map(|(name, on)| on.then_some(name))
+        .collect();
     let routes = Routes::parse(raw)?;
-    if let Some(name) = routes.providers().find(|name| !ENABLED.contains(name)) {
+    if let Some(name) = routes.providers().find(|name| !enabled.contains(name)) {
         return Err(format!(
             "routes payins to `{name}`, which is not enabled here (enabled: {})",
-            ENABLED.join(", ")
+            enabled.join(", ")
         ));
     }
     Ok(routes)

@@ -1,10 +1,9 @@
 //! NOVASEND_*: the real Novasend (base URL and credentials) and the webhook secrets.
 
 use super::ServeArgs;
-use super::parse::read_secret;
+use super::parse::{provider_base_url, read_secret, webhook_secrets};
 use crate::provider::WebhookSecrets;
 use crate::provider::novasend::NovasendConfig;
-use secrecy::ExposeSecret;
 use std::time::Duration;
 
 /// Novasend's API (`None`: the built-in sandbox), and the webhook secrets (empty: webhook
@@ -34,54 +33,43 @@ pub(super) fn read_novasend(
         &args.novasend_api_client,
         &args.novasend_api_client_file,
     );
-    let webhook_secrets = secret(
+    let raw_secrets = secret(
         "NOVASEND_WEBHOOK_SECRET",
         &args.novasend_webhook_secret,
         &args.novasend_webhook_secret_file,
-    )
-    .map_or(Ok(WebhookSecrets::default()), |raw| {
-        WebhookSecrets::parse(raw.expose_secret())
-    })
-    .unwrap_or_else(|e| {
-        errors.push(format!("NOVASEND_WEBHOOK_SECRET: {e}"));
-        WebhookSecrets::default()
-    });
+    );
+    let webhook_secrets =
+        webhook_secrets("NOVASEND_WEBHOOK_SECRET", raw_secrets).unwrap_or_else(|e| {
+            errors.push(e);
+            WebhookSecrets::default()
+        });
 
     let mut novasend = None;
     if let Some(raw) = args.novasend_base_url.as_deref().filter(|u| !u.is_empty()) {
-        match url::Url::parse(raw) {
-            // Credentials in the URL would be logged and sent with every call: they
-            // belong in NOVASEND_API_KEY and NOVASEND_API_CLIENT.
-            Ok(url) if !url.username().is_empty() || url.password().is_some() => errors.push(
-                "NOVASEND_BASE_URL: must not carry credentials (user:password@); use NOVASEND_API_KEY and NOVASEND_API_CLIENT".into(),
-            ),
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {
-                match (api_key, api_client) {
-                    (Some(api_key), Some(api_client)) => {
-                        novasend = Some(NovasendConfig {
-                            base_url: url,
-                            api_key,
-                            api_client,
-                            timeout: upstream_timeout,
-                        })
-                    }
-                    (key, client) => {
-                        if key.is_none() {
-                            errors.push(
-                                "NOVASEND_API_KEY: required when NOVASEND_BASE_URL is set"
-                                    .into(),
-                            );
-                        }
-                        if client.is_none() {
-                            errors.push(
-                                "NOVASEND_API_CLIENT: required when NOVASEND_BASE_URL is set"
-                                    .into(),
-                            );
+        match provider_base_url(raw, "NOVASEND_API_KEY and NOVASEND_API_CLIENT") {
+            Err(e) => errors.push(format!("NOVASEND_BASE_URL: {e}")),
+            Ok(url) => match (api_key, api_client) {
+                (Some(api_key), Some(api_client)) => {
+                    novasend = Some(NovasendConfig {
+                        base_url: url,
+                        api_key,
+                        api_client,
+                        timeout: upstream_timeout,
+                    })
+                }
+                (key, client) => {
+                    for (missing, variable) in [
+                        (key.is_none(), "NOVASEND_API_KEY"),
+                        (client.is_none(), "NOVASEND_API_CLIENT"),
+                    ] {
+                        if missing {
+                            errors.push(format!(
+                                "{variable}: required when NOVASEND_BASE_URL is set"
+                            ));
                         }
                     }
                 }
-            }
-            _ => errors.push("NOVASEND_BASE_URL: must be an absolute http(s) URL".into()),
+            },
         }
     }
 
@@ -96,6 +84,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::config::tests::defaults;
+    use secrecy::ExposeSecret;
 
     #[test]
     fn refuses_credentials_in_the_novasend_url_without_echoing_them() {
@@ -150,7 +139,6 @@ mod tests {
             ..defaults()
         };
         let config = Config::from_args(&args).unwrap();
-        use secrecy::ExposeSecret;
         assert_eq!(
             config.novasend.unwrap().api_key.expose_secret(),
             "file-secret-value"

@@ -1,7 +1,9 @@
 //! The secrets a provider's webhooks may be signed with: several at once, so that a secret
 //! can be rotated without refusing webhooks signed with the old one meanwhile.
 
+use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
 
 /// One or more non-empty secrets, or none (signatures are not checked).
 #[derive(Clone, Default)]
@@ -34,12 +36,35 @@ impl WebhookSecrets {
         self.0.is_empty()
     }
 
+    /// Whether `signature_hex` is the hex HMAC-SHA256 of `body` under one of the secrets
+    /// (any case, surrounding spaces ignored), each compared in constant time.
+    pub fn signed(&self, body: &[u8], signature_hex: &str) -> bool {
+        let Ok(expected) = hex::decode(signature_hex.trim()) else {
+            return false;
+        };
+        self.any(|secret| {
+            let mut mac =
+                Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+            mac.update(body);
+            mac.verify_slice(&expected).is_ok()
+        })
+    }
+
     /// Whether `accepts` holds for the bytes of any of the secrets.
     pub fn any(&self, mut accepts: impl FnMut(&[u8]) -> bool) -> bool {
         self.0
             .iter()
             .any(|secret| accepts(secret.expose_secret().as_bytes()))
     }
+}
+
+/// The hex HMAC-SHA256 of `body` under `secret`: how providers sign (for the sandbox and
+/// for tests).
+pub fn hmac_hex(secret: &SecretString, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
+        .expect("HMAC takes keys of any length");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
 }
 
 impl std::fmt::Debug for WebhookSecrets {

@@ -8,6 +8,7 @@ mod attempts;
 mod create;
 mod create_outcomes;
 mod errors;
+mod hub2;
 mod idempotency;
 mod production;
 mod providers;

@@ -157,6 +157,8 @@ pub fn test_config(
             timeout: settings.upstream_timeout,
         }),
         webhook_secrets: Default::default(),
+        hub2: None,
+        hub2_webhook_secrets: Default::default(),
         sandbox_addr: "127.0.0.1:0".parse().unwrap(),
         sandbox: payments_gateway::provider::sandbox::SandboxConfig::default(),
         shutdown_grace: Duration::from_secs(1),

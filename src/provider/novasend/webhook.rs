@@ -1,11 +1,10 @@
 //! Novasend's webhooks: the signature scheme and where the payin's reference sits.
 
+use crate::provider::webhook_secrets::hmac_hex;
 use crate::provider::{IncomingWebhook, WebhookSecrets, WebhookTrigger};
 use axum::http::HeaderMap;
-use hmac::{Hmac, Mac};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::Value;
-use sha2::Sha256;
 
 pub const SIGNATURE_HEADER: &str = "x-novasend-signature";
 
@@ -16,23 +15,12 @@ pub fn signature_is_valid(
     body: &[u8],
     signature_hex: Option<&str>,
 ) -> bool {
-    let Some(expected) = signature_hex.and_then(|h| hex::decode(h.trim()).ok()) else {
-        return false;
-    };
-    secrets.any(|secret| {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
-        mac.update(body);
-        mac.verify_slice(&expected).is_ok()
-    })
+    signature_hex.is_some_and(|signature| secrets.signed(body, signature))
 }
 
 /// Signs a body the way Novasend does (for the sandbox and for tests).
 pub fn sign(secret: &SecretString, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
-        .expect("HMAC takes keys of any length");
-    mac.update(body);
-    hex::encode(mac.finalize().into_bytes())
+    hmac_hex(secret, body)
 }
 
 /// Novasend's webhooks (contract §5).

@@ -1,0 +1,530 @@
+//! HUB2 behind the same API (contract §9), against a HUB2-compatible HTTP server over a real
+//! socket (wiremock, with the intent's state kept between calls): the two-step create, the
+//! payment attempt never sent twice, next actions, the status table, signed webhooks and
+//! refunds refused.
+
+use crate::common::*;
+use payments_gateway::domain::Routes;
+use payments_gateway::proto::{self as pb, CreatePayinRequest, GetPayinRequest, RefundRequest};
+use payments_gateway::provider::WebhookSecrets;
+use payments_gateway::provider::hub2::{Hub2Config, Hub2Environment};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tonic::Code;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+/// What the fake HUB2 holds about the one intent of a test.
+#[derive(Default)]
+struct Intent {
+    created: bool,
+    status: String,
+    payments: Vec<Value>,
+    next_action: Option<Value>,
+    failure: Option<Value>,
+    /// Reads answered 503 from now on (HUB2 unreachable for a moment).
+    failing_reads: usize,
+    /// A recorded attempt leaves the intent's status as it was (HUB2 updating it later).
+    status_lags: bool,
+}
+
+impl Intent {
+    fn json(&self) -> Value {
+        let mut body = json!({
+            "id": "pi_1", "merchantId": "m_test", "token": "tok_1",
+            "createdAt": "2026-11-26T10:00:00Z", "updatedAt": "2026-11-26T10:00:01Z",
+            "purchaseReference": "order-h2", "customerReference": "+2250700000042",
+            "status": self.status, "amount": 1500, "currency": "XOF",
+            "payments": self.payments, "mode": "sandbox"
+        });
+        if let Some(action) = &self.next_action {
+            body["nextAction"] = action.clone();
+        }
+        if let Some(failure) = &self.failure {
+            body["lastPaymentFailure"] = failure.clone();
+        }
+        body
+    }
+}
+
+struct Hub2 {
+    server: MockServer,
+    intent: Arc<Mutex<Intent>>,
+}
+
+impl Hub2 {
+    async fn start() -> Self {
+        let server = MockServer::start().await;
+        let intent = Arc::new(Mutex::new(Intent::default()));
+        let state = intent.clone();
+        Mock::given(method("POST"))
+            .and(path("/payment-intents"))
+            .respond_with(move |_: &Request| {
+                let mut intent = state.lock().unwrap();
+                intent.created = true;
+                intent.status = "payment_required".into();
+                ResponseTemplate::new(201).set_body_json(intent.json())
+            })
+            .mount(&server)
+            .await;
+        let state = intent.clone();
+        Mock::given(method("GET"))
+            .and(path("/payment-intents/pi_1"))
+            .respond_with(move |_: &Request| {
+                let mut intent = state.lock().unwrap();
+                if intent.failing_reads > 0 {
+                    intent.failing_reads -= 1;
+                    return ResponseTemplate::new(503);
+                }
+                match intent.created {
+                    true => ResponseTemplate::new(200).set_body_json(intent.json()),
+                    false => ResponseTemplate::new(404),
+                }
+            })
+            .mount(&server)
+            .await;
+        let state = intent.clone();
+        Mock::given(method("POST"))
+            .and(path("/payment-intents/pi_1/authentication"))
+            .respond_with(move |request: &Request| {
+                let body: Value = serde_json::from_slice(&request.body).unwrap();
+                let mut intent = state.lock().unwrap();
+                if body["confirmationCode"] != "123456" {
+                    return ResponseTemplate::new(422)
+                        .set_body_json(json!({"message": "invalid confirmation code"}));
+                }
+                intent.status = "processing".into();
+                intent.next_action = None;
+                ResponseTemplate::new(200).set_body_json(intent.json())
+            })
+            .mount(&server)
+            .await;
+        Self { server, intent }
+    }
+
+    /// The payment attempt: HUB2 records it and asks for an OTP; `answer` is what the
+    /// caller receives (a 500 …) once it is recorded, and the next `failing_reads` reads
+    /// fail.
+    async fn attempts_answered_with(&self, answer: ResponseTemplate, failing_reads: usize) {
+        let state = self.intent.clone();
+        Mock::given(method("POST"))
+            .and(path("/payment-intents/pi_1/payments"))
+            .respond_with(move |_: &Request| {
+                let mut intent = state.lock().unwrap();
+                intent.failing_reads = failing_reads;
+                intent
+                    .payments
+                    .push(json!({"id": "pa_1", "status": "pending"}));
+                if !intent.status_lags {
+                    intent.status = "action_required".into();
+                    intent.next_action =
+                        Some(json!({"type": "otp", "message": "Saisissez le code reçu par SMS"}));
+                }
+                answer.clone().set_body_json(intent.json())
+            })
+            .mount(&self.server)
+            .await;
+    }
+
+    async fn requests(&self, verb: &str, route: &str) -> Vec<Request> {
+        self.server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.method.as_str() == verb && r.url.path() == route)
+            .collect()
+    }
+
+    fn set(&self, change: impl FnOnce(&mut Intent)) {
+        change(&mut self.intent.lock().unwrap());
+    }
+}
+
+struct Setup {
+    hub2: Hub2,
+    novasend: MockServer,
+    app: TestApp,
+    client: pb::payments_service_client::PaymentsServiceClient<tonic::transport::Channel>,
+    _redis: RedisServer,
+}
+
+async fn setup(timeout: Duration) -> Setup {
+    let redis = RedisServer::start();
+    let novasend = MockServer::start().await;
+    let hub2 = Hub2::start().await;
+    let mut settings = test_settings();
+    settings.upstream_timeout = timeout;
+    let mut config = test_config(&novasend.uri(), Some(redis.url()), settings);
+    config.hub2 = Some(Hub2Config {
+        base_url: hub2.server.uri().parse().unwrap(),
+        api_key: "hub2-key".into(),
+        merchant_id: "m_test".into(),
+        environment: Hub2Environment::Sandbox,
+        timeout,
+    });
+    config.hub2_webhook_secrets = WebhookSecrets::parse("whsec_new,whsec_old").unwrap();
+    config.routes = Routes::parse("CI:hub2,*:novasend").unwrap();
+    let app = TestApp::spawn(config).await;
+    let client = app.client().await;
+    Setup {
+        hub2,
+        novasend,
+        app,
+        client,
+        _redis: redis,
+    }
+}
+
+fn hub2_request(key: &str) -> CreatePayinRequest {
+    CreatePayinRequest {
+        amount: 1500,
+        operator: "orange".into(),
+        ..create_request("order-h2", key)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub2_payin_is_an_intent_then_one_payment_attempt() {
+    let mut s = setup(Duration::from_secs(5)).await;
+    s.hub2
+        .attempts_answered_with(ResponseTemplate::new(200), 0)
+        .await;
+    let payin = s
+        .client
+        .create_payin(hub2_request("key-h2"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(payin.provider(), pb::Provider::Hub2, "routed by country");
+    assert_eq!(payin.provider_reference, "pi_1");
+    assert_eq!(payin.status(), pb::PayinStatus::AwaitingConfirmation);
+    let action = payin.next_action.clone().unwrap();
+    assert_eq!(action.r#type(), pb::NextActionType::Otp);
+    assert_eq!(
+        payin.customer.unwrap().name,
+        "Awa Kone",
+        "HUB2 names no one"
+    );
+
+    let opened = &s.hub2.requests("POST", "/payment-intents").await[0];
+    for (header, value) in [
+        ("apikey", "hub2-key"),
+        ("merchantid", "m_test"),
+        ("environment", "sandbox"),
+    ] {
+        assert_eq!(opened.headers.get(header).unwrap(), value);
+    }
+    let body: Value = serde_json::from_slice(&opened.body).unwrap();
+    assert_eq!(
+        body,
+        json!({"customerReference": "+2250700000042", "purchaseReference": "order-h2", "amount": 1500, "currency": "XOF"})
+    );
+    let paid = s
+        .hub2
+        .requests("POST", "/payment-intents/pi_1/payments")
+        .await;
+    assert_eq!(paid.len(), 1);
+    let body: Value = serde_json::from_slice(&paid[0].body).unwrap();
+    assert_eq!(
+        (
+            &body["token"],
+            &body["paymentMethod"],
+            &body["country"],
+            &body["provider"],
+            &body["mobileMoney"]["msisdn"]
+        ),
+        (
+            &json!("tok_1"),
+            &json!("mobile_money"),
+            &json!("CI"),
+            &json!("orange"),
+            &json!("+2250700000042")
+        )
+    );
+    // The same key replays; nothing more reaches HUB2, and Novasend never heard of it.
+    let calls = s.hub2.server.received_requests().await.unwrap().len();
+    let replay = s
+        .client
+        .create_payin(hub2_request("key-h2"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(replay.provider_reference, "pi_1");
+    assert_eq!(
+        s.hub2.server.received_requests().await.unwrap().len(),
+        calls
+    );
+    assert!(s.novasend.received_requests().await.unwrap().is_empty());
+
+    // A HUB2 payin is never refunded through the gateway, and nothing is asked of HUB2.
+    s.hub2.set(|i| {
+        i.status = "successful".into();
+        i.next_action = None;
+    });
+    let refused = s
+        .client
+        .refund(RefundRequest {
+            reference: "order-h2".into(),
+            reason: "customer asked".into(),
+            idempotency_key: "refund-h2".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition);
+    assert!(
+        refused.message().contains("not available for HUB2"),
+        "{}",
+        refused.message()
+    );
+}
+
+/// The attempt reached HUB2 but its answer did not come back: the create is UNAVAILABLE,
+/// and the retry finds the attempt in `payments[]` instead of sending a second one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_payment_attempt_is_reconciled_never_sent_twice() {
+    let mut s = setup(Duration::from_millis(500)).await;
+    // HUB2 records the attempt but answers 500, and the immediate re-read (three tries)
+    // fails too: the outcome stays unknown.
+    s.hub2
+        .attempts_answered_with(ResponseTemplate::new(500), 3)
+        .await;
+    let unknown = s
+        .client
+        .create_payin(hub2_request("key-unknown"))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::Unavailable, "{}", unknown.message());
+    assert_eq!(
+        s.hub2
+            .requests("POST", "/payment-intents/pi_1/payments")
+            .await
+            .len(),
+        1
+    );
+
+    let retried = s
+        .client
+        .create_payin(hub2_request("key-unknown"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retried.status(), pb::PayinStatus::AwaitingConfirmation);
+    assert_eq!(
+        s.hub2
+            .requests("POST", "/payment-intents/pi_1/payments")
+            .await
+            .len(),
+        1,
+        "one payment attempt, ever"
+    );
+    assert_eq!(
+        s.hub2.requests("POST", "/payment-intents").await.len(),
+        1,
+        "one intent"
+    );
+}
+
+/// As above, with HUB2 still showing `payment_required` for a while after recording the
+/// attempt: the retry must go by `payments[]`, not by the status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_listed_in_payments_is_never_repeated_whatever_the_status_says() {
+    let mut s = setup(Duration::from_millis(500)).await;
+    s.hub2.set(|i| i.status_lags = true);
+    s.hub2
+        .attempts_answered_with(ResponseTemplate::new(500), 3)
+        .await;
+    let unknown = s
+        .client
+        .create_payin(hub2_request("key-lag"))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::Unavailable, "{}", unknown.message());
+    let retried = s
+        .client
+        .create_payin(hub2_request("key-lag"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(retried.status(), pb::PayinStatus::Pending, "{retried:?}");
+    let attempts = s
+        .hub2
+        .requests("POST", "/payment-intents/pi_1/payments")
+        .await;
+    assert_eq!(attempts.len(), 1, "one payment attempt, ever");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub2_needs_an_operator_and_refuses_it_before_anything_happens() {
+    let mut s = setup(Duration::from_secs(5)).await;
+    let refused = s
+        .client
+        .create_payin(CreatePayinRequest {
+            operator: String::new(),
+            ..hub2_request("key-op")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(violated_fields(&refused), ["operator"]);
+    assert!(s.hub2.server.received_requests().await.unwrap().is_empty());
+}
+
+/// Every row of §9's table, read back through GetPayin with a refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_row_of_the_hub2_status_table_through_get_payin() {
+    let mut s = setup(Duration::from_secs(5)).await;
+    s.hub2
+        .attempts_answered_with(ResponseTemplate::new(200), 0)
+        .await;
+    s.client
+        .create_payin(hub2_request("key-rows"))
+        .await
+        .unwrap();
+    let otp = json!({"type": "otp", "message": "code"});
+    let redirect =
+        json!({"type": "redirection", "message": "", "data": {"url": "https://pay.hub2.test/r"}});
+    let ussd = json!({"type": "ussd", "message": "*144#"});
+    // In order, as a payin may go (never backwards), then the terminal ones on fresh reads.
+    let rows: Vec<(
+        &str,
+        Option<Value>,
+        Option<Value>,
+        pb::PayinStatus,
+        Option<pb::NextActionType>,
+    )> = vec![
+        (
+            "action_required",
+            Some(redirect),
+            None,
+            pb::PayinStatus::AwaitingConfirmation,
+            Some(pb::NextActionType::Redirect),
+        ),
+        (
+            "action_required",
+            Some(ussd),
+            None,
+            pb::PayinStatus::AwaitingConfirmation,
+            Some(pb::NextActionType::Ussd),
+        ),
+        (
+            "action_required",
+            Some(otp),
+            None,
+            pb::PayinStatus::AwaitingConfirmation,
+            Some(pb::NextActionType::Otp),
+        ),
+        ("processing", None, None, pb::PayinStatus::Processing, None),
+        ("successful", None, None, pb::PayinStatus::Succeeded, None),
+    ];
+    for (status, action, failure, expected, next) in rows {
+        s.hub2.set(|i| {
+            i.status = status.into();
+            i.next_action = action.clone();
+            i.failure = failure;
+        });
+        let payin = s
+            .client
+            .get_payin(GetPayinRequest {
+                reference: "order-h2".into(),
+                refresh: true,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(payin.status(), expected, "{status}");
+        assert_eq!(payin.provider_status, status);
+        assert_eq!(
+            payin.next_action.as_ref().map(|a| a.r#type()),
+            next,
+            "{status}"
+        );
+        if next == Some(pb::NextActionType::Redirect) {
+            assert_eq!(payin.payment_url, "https://pay.hub2.test/r");
+        }
+    }
+    // A payin that succeeded stays so, whatever HUB2 says later.
+    s.hub2.set(|i| {
+        i.status = "canceled".into();
+        i.failure = Some(json!({"code": "x", "message": "y"}));
+    });
+    let kept = s
+        .client
+        .get_payin(GetPayinRequest {
+            reference: "order-h2".into(),
+            refresh: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(kept.status(), pb::PayinStatus::Succeeded);
+    let _ = &s.app;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_hub2_webhooks_trigger_a_re_read_and_others_are_refused() {
+    let mut s = setup(Duration::from_secs(5)).await;
+    s.hub2
+        .attempts_answered_with(ResponseTemplate::new(200), 0)
+        .await;
+    s.client
+        .create_payin(hub2_request("key-hook"))
+        .await
+        .unwrap();
+    s.hub2.set(|i| {
+        i.status = "processing".into();
+        i.next_action = None;
+    });
+    let body = json!({"id": "evt_1", "type": "payment_intent.processing", "data": {"id": "pi_1"}})
+        .to_string();
+    let post = |signature: String| {
+        let (url, body) = (
+            format!("http://{}/webhooks/hub2", s.app.http_address),
+            body.clone(),
+        );
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("Hub2-Signature", signature)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let sign = |secret: &str| {
+        payments_gateway::provider::webhook_secrets::hmac_hex(
+            &secret.to_owned().into(),
+            body.as_bytes(),
+        )
+    };
+    assert_eq!(post(format!("t=1,s1={}", sign("guess"))).await, 401);
+    assert_eq!(
+        post(format!("t=1,s1={},s0={}", sign("guess"), sign("whsec_old"))).await,
+        200
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let payin = s
+            .client
+            .get_payin(GetPayinRequest {
+                reference: "order-h2".into(),
+                refresh: false,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if payin.status() == pb::PayinStatus::Processing {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the webhook's re-read never landed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
