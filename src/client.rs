@@ -84,6 +84,17 @@ pub enum ClientCommand {
         #[arg(long)]
         key: Option<String>,
     },
+    /// Give the one-time code the payer received, when the next action is OTP.
+    Confirm {
+        reference: String,
+        #[arg(long)]
+        code: String,
+        /// Idempotency key; by default derived from the reference and a digest of the code
+        /// (never the code itself), so running the same command again is a safe replay and
+        /// another code is another request.
+        #[arg(long)]
+        key: Option<String>,
+    },
 }
 
 /// Runs one client command; the error is what to print.
@@ -177,6 +188,30 @@ pub async fn run(args: ClientArgs) -> Result<(), String> {
                 ),
             )
             .await?
+        }
+        ClientCommand::Confirm {
+            ref reference,
+            ref code,
+            ref key,
+        } => {
+            let key = key.clone().unwrap_or_else(|| {
+                use sha2::Digest;
+                let digest = hex::encode(sha2::Sha256::digest(code.as_bytes()));
+                format!("confirm-{reference}-{}", &digest[..12])
+            });
+            let payin = client
+                .confirm_payin(with_metadata(
+                    &args,
+                    pb::ConfirmPayinRequest {
+                        reference: reference.clone(),
+                        code: code.clone(),
+                        idempotency_key: key,
+                    },
+                ))
+                .await
+                .map_err(describe)?
+                .into_inner();
+            println!("{}", show_payin(&payin));
         }
         ClientCommand::Refund {
             ref reference,

@@ -23,6 +23,7 @@ pub fn disposition(error: &PaymentsError) -> Disposition {
     match error {
         PaymentsError::Invalid(_) => Disposition::Forget,
         PaymentsError::NotFound
+        | PaymentsError::NotConfirmable
         | PaymentsError::NotRefundable(_)
         | PaymentsError::ReferenceTaken => Disposition::Record,
         PaymentsError::OutcomeUnknown
@@ -141,6 +142,10 @@ pub fn to_status(error: &PaymentsError, language: Language) -> Status {
                 format!("les remboursements ne sont pas disponibles pour les paiements {provider}"),
             ))
         }
+        PaymentsError::NotConfirmable => Status::failed_precondition(l(
+            "this payin does not wait for a one-time code (its next action is not OTP)",
+            "ce paiement n'attend pas de code à usage unique (son action suivante n'est pas OTP)",
+        )),
         PaymentsError::ReferenceTaken => Status::already_exists(l(
             "this reference is already used by another payin",
             "cette référence est déjà utilisée par un autre paiement",

@@ -8,7 +8,8 @@ mod idempotency;
 pub mod stream;
 
 use crate::domain::{
-    Countries, CreatePayinCommand, IdempotencyKey, Language, RefundCommand, Violation, Violations,
+    ConfirmPayinCommand, Countries, CreatePayinCommand, IdempotencyKey, Language, RefundCommand,
+    Violation, Violations,
 };
 use crate::domain::{CreatePayinInput, IDEMPOTENCY_METADATA, parse_lookup_reference};
 use crate::payments::Payments;
@@ -204,9 +205,53 @@ impl PaymentsService for PaymentsApi {
         self.bounded("Refund", &metadata, self.refund_call(request))
             .await
     }
+
+    async fn confirm_payin(
+        &self,
+        request: Request<pb::ConfirmPayinRequest>,
+    ) -> Result<Response<pb::Payin>, Status> {
+        let metadata = request.metadata().clone();
+        self.bounded("ConfirmPayin", &metadata, self.confirm_payin_call(request))
+            .await
+    }
 }
 
 impl PaymentsApi {
+    async fn confirm_payin_call(
+        &self,
+        request: Request<pb::ConfirmPayinRequest>,
+    ) -> Result<Response<pb::Payin>, Status> {
+        let language = language_of(&request);
+        let r = request.get_ref();
+        let parsed = ConfirmPayinCommand::parse(&r.reference, &r.code);
+        let mut violations = parsed.as_ref().err().cloned().unwrap_or_default();
+        let key = idempotency_key(&request, &r.idempotency_key, &mut violations);
+        let (Ok(command), Some(key), true) = (parsed, key, violations.0.is_empty()) else {
+            return Err(error::invalid_request(&violations, language));
+        };
+        tracing::info!(reference = command.reference.as_str(), "confirm payin");
+        let payments = self.payments.clone();
+        let call = IdempotentCall {
+            operation: "confirm",
+            key: key.as_str().to_owned(),
+            fingerprint: command.fingerprint(),
+            claims_reference: None,
+        };
+        let (store, settings) = (payments.store().clone(), payments.settings().clone());
+        idempotency::run(
+            store,
+            &settings,
+            call,
+            language,
+            move |attempt| async move {
+                let payin = payments.confirm(&command, &attempt, language).await?;
+                Ok(convert::payin(&payin))
+            },
+        )
+        .await
+        .map(Response::new)
+    }
+
     async fn create_payin_call(
         &self,
         request: Request<pb::CreatePayinRequest>,

@@ -90,6 +90,13 @@ impl PaymentsService for BarePayments {
     async fn refund(&self, _request: Request<RefundRequest>) -> Result<Response<Refund>, Status> {
         Err(Status::unimplemented("bare baseline: GetPayin only"))
     }
+
+    async fn confirm_payin(
+        &self,
+        _request: Request<crate::proto::ConfirmPayinRequest>,
+    ) -> Result<Response<Payin>, Status> {
+        Err(Status::unimplemented("bare baseline: GetPayin only"))
+    }
 }
 
 /// Serves the bare baseline on PAYMENTS_GRPC_ADDR until the process is killed.

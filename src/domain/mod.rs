@@ -1,5 +1,6 @@
 //! The payments domain: validated commands, the payin and its status rules. No I/O here.
 
+pub mod confirm_payin;
 pub mod country;
 pub mod create_payin;
 mod fingerprint;
@@ -15,6 +16,7 @@ pub mod routes;
 pub mod status;
 pub mod violations;
 
+pub use confirm_payin::ConfirmPayinCommand;
 pub use country::Countries;
 pub use create_payin::{CreatePayinCommand, CreatePayinInput, MAX_AMOUNT};
 pub use idempotency_key::{IDEMPOTENCY_METADATA, IdempotencyKey};

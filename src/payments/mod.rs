@@ -3,6 +3,7 @@
 //! decide what to ask the payin's provider and what to keep. `create` and `refund` have a file each; this
 //! one holds reading (get, refresh) and the one compare-and-set write of a cached payin.
 
+mod confirm;
 mod create;
 mod refund;
 mod terminal_cache;
@@ -72,6 +73,9 @@ pub enum PaymentsError {
     OutcomeUnknown,
     #[error(transparent)]
     Provider(#[from] ProviderFailure),
+    /// ConfirmPayin for a payin whose next action is not a one-time code.
+    #[error("this payin does not wait for a one-time code")]
+    NotConfirmable,
     /// The payin's provider is not enabled on this replica.
     #[error("provider `{0}` is not enabled")]
     ProviderNotEnabled(String),

@@ -95,7 +95,11 @@ impl Payments {
     }
 
     /// The payin as it stands now: the cache when terminal, the provider otherwise.
-    async fn settled(&self, reference: &str, language: Language) -> Result<Payin, PaymentsError> {
+    pub(super) async fn settled(
+        &self,
+        reference: &str,
+        language: Language,
+    ) -> Result<Payin, PaymentsError> {
         let cached = self.store.load_payin(reference).await?;
         if let Some(payin) = cached.as_ref().filter(|p| p.status.is_terminal()) {
             return Ok(payin.clone());

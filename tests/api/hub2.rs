@@ -387,43 +387,36 @@ async fn every_row_of_the_hub2_status_table_through_get_payin() {
     let redirect =
         json!({"type": "redirection", "message": "", "data": {"url": "https://pay.hub2.test/r"}});
     let ussd = json!({"type": "ussd", "message": "*144#"});
-    // In order, as a payin may go (never backwards), then the terminal ones on fresh reads.
-    let rows: Vec<(
-        &str,
-        Option<Value>,
-        Option<Value>,
-        pb::PayinStatus,
-        Option<pb::NextActionType>,
-    )> = vec![
+    // In order, as a payin may go (never backwards); FAILED and EXPIRED are in the unit
+    // test of the table, and a terminal payin is not read again below.
+    use pb::NextActionType as N;
+    use pb::PayinStatus as P;
+    let rows: [(&str, Option<Value>, P, Option<N>); 5] = [
         (
             "action_required",
             Some(redirect),
-            None,
-            pb::PayinStatus::AwaitingConfirmation,
-            Some(pb::NextActionType::Redirect),
+            P::AwaitingConfirmation,
+            Some(N::Redirect),
         ),
         (
             "action_required",
             Some(ussd),
-            None,
-            pb::PayinStatus::AwaitingConfirmation,
-            Some(pb::NextActionType::Ussd),
+            P::AwaitingConfirmation,
+            Some(N::Ussd),
         ),
         (
             "action_required",
             Some(otp),
-            None,
-            pb::PayinStatus::AwaitingConfirmation,
-            Some(pb::NextActionType::Otp),
+            P::AwaitingConfirmation,
+            Some(N::Otp),
         ),
-        ("processing", None, None, pb::PayinStatus::Processing, None),
-        ("successful", None, None, pb::PayinStatus::Succeeded, None),
+        ("processing", None, P::Processing, None),
+        ("successful", None, P::Succeeded, None),
     ];
-    for (status, action, failure, expected, next) in rows {
+    for (status, action, expected, next) in rows {
         s.hub2.set(|i| {
             i.status = status.into();
             i.next_action = action.clone();
-            i.failure = failure;
         });
         let payin = s
             .client
@@ -527,4 +520,130 @@ async fn signed_hub2_webhooks_trigger_a_re_read_and_others_are_refused() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+fn confirm(code: &str, key: &str) -> pb::ConfirmPayinRequest {
+    pb::ConfirmPayinRequest {
+        reference: "order-h2".into(),
+        code: code.into(),
+        idempotency_key: key.into(),
+    }
+}
+
+/// ConfirmPayin (§9): the payer's OTP goes to HUB2, which judges it; a payin that does not
+/// wait for one, an unknown payin or a malformed code are refused with nothing sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_otp_confirms_a_hub2_payin_and_a_wrong_one_is_hub2_s_to_refuse() {
+    let mut s = setup(Duration::from_secs(5)).await;
+    s.hub2
+        .attempts_answered_with(ResponseTemplate::new(200), 0)
+        .await;
+    s.client
+        .create_payin(hub2_request("key-otp"))
+        .await
+        .unwrap();
+    let authentications = "/payment-intents/pi_1/authentication";
+
+    for (request, field) in [
+        (confirm("12 34", "k1"), "code"),
+        (confirm("1234", ""), "idempotency_key"),
+    ] {
+        let refused = s.client.confirm_payin(request).await.unwrap_err();
+        assert_eq!(refused.code(), Code::InvalidArgument);
+        assert_eq!(violated_fields(&refused), [field]);
+    }
+    let wrong = s
+        .client
+        .confirm_payin(confirm("000000", "otp-wrong"))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code(), Code::InvalidArgument, "{}", wrong.message());
+    assert!(
+        wrong.message().contains("HUB2") && wrong.message().contains("invalid confirmation code")
+    );
+    assert!(!wrong.message().contains("000000"));
+
+    let confirmed = s
+        .client
+        .confirm_payin(confirm("123456", "otp-right"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(confirmed.status(), pb::PayinStatus::Processing);
+    assert_eq!(confirmed.next_action, None);
+    let sent = s.hub2.requests("POST", authentications).await;
+    assert_eq!(sent.len(), 2);
+    let body: Value = serde_json::from_slice(&sent[1].body).unwrap();
+    assert_eq!(
+        body,
+        json!({"token": "tok_1", "confirmationCode": "123456"})
+    );
+    // The same key replays; another code is another request for that key.
+    let replay = s
+        .client
+        .confirm_payin(confirm("123456", "otp-right"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(replay, confirmed);
+    let conflict = s
+        .client
+        .confirm_payin(confirm("999999", "otp-right"))
+        .await
+        .unwrap_err();
+    assert_eq!(conflict.code(), Code::FailedPrecondition);
+    // No longer waiting for a code: refused, nothing sent.
+    let late = s
+        .client
+        .confirm_payin(confirm("123456", "otp-late"))
+        .await
+        .unwrap_err();
+    assert_eq!(late.code(), Code::FailedPrecondition, "{}", late.message());
+    assert_eq!(s.hub2.requests("POST", authentications).await.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirm_payin_refuses_payins_without_an_otp_and_unknown_ones() {
+    let mut s = setup(Duration::from_secs(5)).await;
+    // A Novasend payin (SN is routed to Novasend): its payer acts on the payment page.
+    Mock::given(method("POST"))
+        .and(path("/v1/payin/sessions"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(payin_2026(
+            "order-sn",
+            "processing",
+            "none",
+        )))
+        .mount(&s.novasend)
+        .await;
+    let novasend_payin = CreatePayinRequest {
+        country: "SN".into(),
+        ..create_request("order-sn", "key-sn")
+    };
+    s.client.create_payin(novasend_payin).await.unwrap();
+    let refused = s
+        .client
+        .confirm_payin(pb::ConfirmPayinRequest {
+            reference: "order-sn".into(),
+            code: "123456".into(),
+            idempotency_key: "confirm-sn".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        Code::FailedPrecondition,
+        "{}",
+        refused.message()
+    );
+    let unknown = s
+        .client
+        .confirm_payin(pb::ConfirmPayinRequest {
+            reference: "order-ghost".into(),
+            code: "123456".into(),
+            idempotency_key: "confirm-ghost".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::NotFound);
+    assert!(s.hub2.server.received_requests().await.unwrap().is_empty());
 }
