@@ -17,6 +17,7 @@ mod refund_mark;
 mod review_regressions;
 mod sandbox;
 mod sandbox_journal;
+mod store_contract;
 mod store_faults;
 mod streaming;
 mod terminal_cache;
