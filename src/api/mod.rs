@@ -12,9 +12,10 @@ use crate::domain::{
     Violation, Violations,
 };
 use crate::domain::{CreatePayinInput, IDEMPOTENCY_METADATA, parse_lookup_reference};
-use crate::payments::Payments;
+use crate::payments::{Payments, PaymentsError};
 use crate::proto as pb;
 use crate::proto::payments_service_server::PaymentsService;
+use crate::store::attempt::Attempt;
 use crate::telemetry::metrics::{RPC_DURATION, RPC_REQUESTS, SHED};
 use idempotency::IdempotentCall;
 use std::sync::Arc;
@@ -230,24 +231,36 @@ impl PaymentsApi {
             return Err(error::invalid_request(&violations, language));
         };
         tracing::info!(reference = command.reference.as_str(), "confirm payin");
-        let payments = self.payments.clone();
         let call = IdempotentCall {
             operation: "confirm",
             key: key.as_str().to_owned(),
             fingerprint: command.fingerprint(),
             claims_reference: None,
         };
+        self.idempotent(call, language, move |payments, attempt| async move {
+            let payin = payments.confirm(&command, &attempt, language).await?;
+            Ok(convert::payin(&payin))
+        })
+        .await
+    }
+
+    /// Runs `work` under the idempotency record of `call` (contract §3).
+    async fn idempotent<M, W, Fut>(
+        &self,
+        call: IdempotentCall,
+        language: Language,
+        work: W,
+    ) -> Result<Response<M>, Status>
+    where
+        M: prost::Message + Default + 'static,
+        W: FnOnce(Payments, Attempt) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<M, PaymentsError>> + Send,
+    {
+        let payments = self.payments.clone();
         let (store, settings) = (payments.store().clone(), payments.settings().clone());
-        idempotency::run(
-            store,
-            &settings,
-            call,
-            language,
-            move |attempt| async move {
-                let payin = payments.confirm(&command, &attempt, language).await?;
-                Ok(convert::payin(&payin))
-            },
-        )
+        idempotency::run(store, &settings, call, language, move |attempt| {
+            work(payments, attempt)
+        })
         .await
         .map(Response::new)
     }
@@ -292,28 +305,19 @@ impl PaymentsApi {
         };
         let provider = provider.clone();
         tracing::info!(reference = command.reference.as_str(), msisdn = %command.msisdn, amount = command.amount, "create payin");
-        let payments = self.payments.clone();
         let call = IdempotentCall {
             operation: "create",
             key: key.as_str().to_owned(),
             fingerprint: command.fingerprint(),
             claims_reference: Some(command.reference.as_str().to_owned()),
         };
-        let (store, settings) = (payments.store().clone(), payments.settings().clone());
-        idempotency::run(
-            store,
-            &settings,
-            call,
-            language,
-            move |attempt| async move {
-                let payin = payments
-                    .create(&command, &provider, &attempt, language)
-                    .await?;
-                Ok(convert::payin(&payin))
-            },
-        )
+        self.idempotent(call, language, move |payments, attempt| async move {
+            let payin = payments
+                .create(&command, &provider, &attempt, language)
+                .await?;
+            Ok(convert::payin(&payin))
+        })
         .await
-        .map(Response::new)
     }
 
     async fn get_payin_call(
@@ -361,25 +365,16 @@ impl PaymentsApi {
             amount = command.amount,
             "refund"
         );
-        let payments = self.payments.clone();
         let call = IdempotentCall {
             operation: "refund",
             key: key.as_str().to_owned(),
             fingerprint: command.fingerprint(),
             claims_reference: None,
         };
-        let (store, settings) = (payments.store().clone(), payments.settings().clone());
-        idempotency::run(
-            store,
-            &settings,
-            call,
-            language,
-            move |attempt| async move {
-                let refund = payments.refund(&command, &attempt, language).await?;
-                Ok(convert::refund(&refund))
-            },
-        )
+        self.idempotent(call, language, move |payments, attempt| async move {
+            let refund = payments.refund(&command, &attempt, language).await?;
+            Ok(convert::refund(&refund))
+        })
         .await
-        .map(Response::new)
     }
 }

@@ -6,6 +6,7 @@
 
 use super::ProviderError;
 use crate::telemetry::metrics::{PROVIDER_DURATION, PROVIDER_REACHABLE, PROVIDER_REQUESTS};
+use backon::{ExponentialBuilder, Retryable};
 use reqwest::{Method, RequestBuilder, StatusCode};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
@@ -183,4 +184,26 @@ impl ProviderHttp {
         };
         format!("{} {kind}", self.display_name)
     }
+}
+
+/// Runs a read, retried briefly when it got no verdict (unreachable, timeout, 5xx): a read
+/// changes nothing upstream, so trying again is safe. Writes are never retried here.
+pub async fn read_with_retries<T, F, Fut>(read: F) -> Result<T, ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ProviderError>>,
+{
+    read.retry(
+        ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(1))
+            .with_max_times(2),
+    )
+    .when(|e| {
+        matches!(
+            e,
+            ProviderError::NotSent(_) | ProviderError::OutcomeUnknown(_)
+        )
+    })
+    .await
 }

@@ -13,6 +13,29 @@ pub struct WebhookTrigger {
     pub references: Vec<String>,
 }
 
+impl WebhookTrigger {
+    /// A trigger for `event` naming the non-empty string values of `keys` in `objects`,
+    /// in that order, each once.
+    pub fn naming(
+        event: String,
+        objects: &[Option<&serde_json::Map<String, serde_json::Value>>],
+        keys: &[&str],
+    ) -> Self {
+        let mut references: Vec<String> = Vec::new();
+        for object in objects.iter().flatten() {
+            for key in keys {
+                if let Some(reference) = object.get(*key).and_then(serde_json::Value::as_str)
+                    && !reference.is_empty()
+                    && !references.iter().any(|r| r == reference)
+                {
+                    references.push(reference.to_owned());
+                }
+            }
+        }
+        Self { event, references }
+    }
+}
+
 pub trait IncomingWebhook: Send + Sync {
     /// Whether the request is signed under one of `secrets` (never called with none).
     fn signature_is_valid(

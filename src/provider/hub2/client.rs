@@ -5,16 +5,14 @@
 use super::wire::{self, Intent};
 use super::{Hub2Config, NAME};
 use crate::domain::{CreatePayinCommand, Language, ProviderPayin, Refund, Violation, Violations};
-use crate::provider::http_client::{Endpoint, ProviderHttp};
+use crate::provider::http_client::{Endpoint, ProviderHttp, read_with_retries};
 use crate::provider::{
     IncomingWebhook, PayinLookup, PaymentProvider, ProviderError, RefundOrder, redact_phone_numbers,
 };
 use async_trait::async_trait;
-use backon::{ExponentialBuilder, Retryable};
 use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
-use std::time::Duration;
 use uuid::Uuid;
 
 const DISPLAY_NAME: &str = "HUB2";
@@ -100,7 +98,7 @@ impl Hub2Client {
         wire::parse_intent(&bytes).map_err(malformed)
     }
 
-    /// `GET /payment-intents/{id}`; a read changes nothing, so it is retried, briefly.
+    /// `GET /payment-intents/{id}`, retried briefly as reads are.
     async fn intent(&self, id: &str, language: Language) -> Result<Option<Intent>, ProviderError> {
         let url = self.http.url(&["payment-intents", id]);
         let attempt = || async {
@@ -113,20 +111,7 @@ impl Hub2Client {
                 s => Err(error_for(s, &bytes)),
             }
         };
-        attempt
-            .retry(
-                ExponentialBuilder::default()
-                    .with_min_delay(Duration::from_millis(100))
-                    .with_max_delay(Duration::from_secs(1))
-                    .with_max_times(2),
-            )
-            .when(|e| {
-                matches!(
-                    e,
-                    ProviderError::NotSent(_) | ProviderError::OutcomeUnknown(_)
-                )
-            })
-            .await
+        read_with_retries(attempt).await
     }
 
     /// The intent `id`, which must exist: the payin was opened on it.

@@ -47,18 +47,12 @@ pub fn read_trigger(body: &[u8]) -> Option<WebhookTrigger> {
         .and_then(Value::as_str)
         .unwrap_or("unknown")
         .to_owned();
-    let mut references: Vec<String> = Vec::new();
-    if let Some(data) = top.get("data").and_then(Value::as_object) {
-        for key in ["purchaseReference", "id", "paymentIntentId"] {
-            if let Some(reference) = data.get(key).and_then(Value::as_str)
-                && !reference.is_empty()
-                && !references.iter().any(|r| r == reference)
-            {
-                references.push(reference.to_owned());
-            }
-        }
-    }
-    Some(WebhookTrigger { event, references })
+    let data = top.get("data").and_then(Value::as_object);
+    Some(WebhookTrigger::naming(
+        event,
+        &[data],
+        &["purchaseReference", "id", "paymentIntentId"],
+    ))
 }
 
 #[cfg(test)]

@@ -12,11 +12,10 @@ pub mod fuzzing {
     pub use super::wire::{parse_error, parse_payin, parse_refund};
 }
 
-use super::http_client::{Endpoint, ProviderHttp};
+use super::http_client::{Endpoint, ProviderHttp, read_with_retries};
 use super::{IncomingWebhook, PayinLookup, PaymentProvider, ProviderError, RefundOrder};
 use crate::domain::{CreatePayinCommand, Language, ProviderPayin, Refund};
 use async_trait::async_trait;
-use backon::{ExponentialBuilder, Retryable};
 use reqwest::{Method, StatusCode};
 use secrecy::{ExposeSecret, SecretString};
 use std::time::Duration;
@@ -186,7 +185,6 @@ impl PaymentProvider for NovasendClient {
     ) -> Result<Option<ProviderPayin>, ProviderError> {
         // Novasend is asked by the merchant's reference, always known.
         let url = self.http.url(&["v1", "payin", lookup.reference]);
-        // A read changes nothing upstream, so a transport failure or a 5xx is retried, briefly.
         let attempt = || async {
             let (status, bytes) = self
                 .send(Operation::GetPayin, url.clone(), None, None, language)
@@ -197,20 +195,7 @@ impl PaymentProvider for NovasendClient {
                 s => Err(error_for(s, &bytes)),
             }
         };
-        attempt
-            .retry(
-                ExponentialBuilder::default()
-                    .with_min_delay(Duration::from_millis(100))
-                    .with_max_delay(Duration::from_secs(1))
-                    .with_max_times(2),
-            )
-            .when(|e| {
-                matches!(
-                    e,
-                    ProviderError::NotSent(_) | ProviderError::OutcomeUnknown(_)
-                )
-            })
-            .await
+        read_with_retries(attempt).await
     }
 
     async fn refund(

@@ -52,21 +52,12 @@ pub fn read_trigger(body: &[u8]) -> Option<WebhookTrigger> {
         .find_map(|k| top.get(*k).and_then(Value::as_str))
         .unwrap_or("unknown")
         .to_owned();
-    let mut references = Vec::new();
-    for object in [top.get("data").and_then(Value::as_object), Some(top)]
-        .into_iter()
-        .flatten()
-    {
-        for key in ["customerReference", "reference", "id"] {
-            if let Some(reference) = object.get(key).and_then(Value::as_str)
-                && !reference.is_empty()
-                && !references.iter().any(|r| r == reference)
-            {
-                references.push(reference.to_owned());
-            }
-        }
-    }
-    Some(WebhookTrigger { event, references })
+    let data = top.get("data").and_then(Value::as_object);
+    Some(WebhookTrigger::naming(
+        event,
+        &[data, Some(top)],
+        &["customerReference", "reference", "id"],
+    ))
 }
 
 #[cfg(test)]
