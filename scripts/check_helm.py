@@ -80,6 +80,15 @@ def main():
         ["Deployment", "Service", "ConfigMap", "ServiceAccount", "HorizontalPodAutoscaler",
          "PodDisruptionBudget", "ServiceMonitor"],
     )
+    hub2 = {"hub2": {"baseUrl": "https://api.hub2.example"},
+            "secrets": {"hub2ApiKey": "k", "hub2MerchantId": "m", "hub2WebhookSecret": "new,old"},
+            "config": {"routes": "CI:hub2,*:novasend"}}
+    validate("hub2", hub2, ["Deployment", "Secret", "ConfigMap"])
+    env = {e["name"] for path, d in rendered_documents(hub2) if d["kind"] == "Deployment"
+           for e in d["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert {"HUB2_API_KEY", "HUB2_MERCHANT_ID", "HUB2_WEBHOOK_SECRET"} <= env, env
+    expect_failure("HUB2 without its credentials", {"hub2": {"baseUrl": "https://api.hub2.example"}})
+    expect_failure("routes that are not COUNTRY:provider", {"config": {"routes": "CI=hub2"}})
     expect_failure("grace period not above the drain", {"terminationGracePeriodSeconds": 10})
     expect_failure("a bad value", {"config": {"logFormat": "xml"}})
     expect_failure("TLS without its secret", {"tls": {"enabled": True}})
