@@ -89,9 +89,8 @@ pub enum ClientCommand {
         reference: String,
         #[arg(long)]
         code: String,
-        /// Idempotency key; by default derived from the reference and a digest of the code
-        /// (never the code itself), so running the same command again is a safe replay and
-        /// another code is another request.
+        /// Idempotency key; by default a new one each time (a key derived from the code
+        /// would let anyone who sees it find the code back).
         #[arg(long)]
         key: Option<String>,
     },
@@ -194,11 +193,9 @@ pub async fn run(args: ClientArgs) -> Result<(), String> {
             ref code,
             ref key,
         } => {
-            let key = key.clone().unwrap_or_else(|| {
-                use sha2::Digest;
-                let digest = hex::encode(sha2::Sha256::digest(code.as_bytes()));
-                format!("confirm-{reference}-{}", &digest[..12])
-            });
+            let key = key
+                .clone()
+                .unwrap_or_else(|| format!("confirm-{reference}-{}", uuid::Uuid::new_v4()));
             let payin = client
                 .confirm_payin(with_metadata(
                     &args,

@@ -80,6 +80,11 @@ impl Application {
         let mut enabled: Vec<Arc<dyn PaymentProvider>> =
             vec![Arc::new(NovasendClient::new(novasend)?)];
         if let Some(hub2) = config.hub2.clone() {
+            if config.hub2_webhook_secrets.is_empty() {
+                tracing::warn!(
+                    "HUB2_WEBHOOK_SECRET is unset: HUB2 webhook signatures are not checked"
+                );
+            }
             enabled.push(Arc::new(Hub2Client::new(hub2)?));
         }
         let providers = Providers::new(enabled, config.routes.clone())?;

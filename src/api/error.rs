@@ -17,6 +17,9 @@ pub enum Disposition {
     Release,
     /// The request was invalid: no trace is kept.
     Forget,
+    /// A transient one whose write may still be under way upstream: the record stays held
+    /// this long (its lease lapses then), and the retry after it reconciles first.
+    HoldFor(std::time::Duration),
 }
 
 pub fn disposition(error: &PaymentsError) -> Disposition {
@@ -26,6 +29,7 @@ pub fn disposition(error: &PaymentsError) -> Disposition {
         | PaymentsError::NotConfirmable
         | PaymentsError::NotRefundable(_)
         | PaymentsError::ReferenceTaken => Disposition::Record,
+        PaymentsError::OutcomeSettling(settle) => Disposition::HoldFor(*settle),
         PaymentsError::OutcomeUnknown
         | PaymentsError::Store(_)
         | PaymentsError::ProviderNotEnabled(_) => Disposition::Release,
@@ -149,6 +153,16 @@ pub fn to_status(error: &PaymentsError, language: Language) -> Status {
         PaymentsError::ReferenceTaken => Status::already_exists(l(
             "this reference is already used by another payin",
             "cette référence est déjà utilisée par un autre paiement",
+        )),
+        PaymentsError::OutcomeSettling(settle) => Status::unavailable(language.pick(
+            format!(
+                "outcome unknown; retry with the same key in {} s",
+                settle.as_secs()
+            ),
+            format!(
+                "résultat inconnu ; réessayez avec la même clé dans {} s",
+                settle.as_secs()
+            ),
         )),
         PaymentsError::OutcomeUnknown => Status::unavailable(l(
             "outcome unknown, retry with the same key",

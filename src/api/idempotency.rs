@@ -24,8 +24,9 @@ pub struct IdempotentCall {
     pub key: String,
     /// The canonical request's fingerprint.
     pub fingerprint: String,
-    /// A merchant reference to claim for the key together with the record (a create's).
-    pub claims_reference: Option<String>,
+    /// A create's merchant reference, claimed for the key together with the record, and
+    /// the provider it is routed to, kept with the record.
+    pub claims_reference: Option<(String, &'static str)>,
 }
 
 /// Opens (or replays, or joins) the record of `call`, runs `work` if this call owns it, and
@@ -56,13 +57,14 @@ where
                     operation: call.operation,
                     key: &call.key,
                 };
-                let claim = call
-                    .claims_reference
-                    .as_deref()
-                    .map(|reference| ReferenceClaim {
-                        reference,
-                        ttl: settings.payin_ttl,
-                    });
+                let claim =
+                    call.claims_reference
+                        .as_ref()
+                        .map(|(reference, provider)| ReferenceClaim {
+                            reference,
+                            ttl: settings.payin_ttl,
+                            provider,
+                        });
                 let (attempt, keep_alive) =
                     match acquire(&store, scope, &call.fingerprint, claim, &settings, language)
                         .await?
@@ -189,6 +191,12 @@ async fn keep<M: prost::Message>(
         }
         Err((Disposition::Forget, status)) => {
             log_unkept(scope.operation, store.forget(scope, owner).await);
+            return Err(status.clone());
+        }
+        // Not released: the lease, renewed to `settle` from now, lapses by itself, and the
+        // attempt that takes the record over then is a resumed one.
+        Err((Disposition::HoldFor(settle), status)) => {
+            log_unkept(scope.operation, store.renew(scope, owner, *settle).await);
             return Err(status.clone());
         }
     };

@@ -309,7 +309,7 @@ impl PaymentsApi {
             operation: "create",
             key: key.as_str().to_owned(),
             fingerprint: command.fingerprint(),
-            claims_reference: Some(command.reference.as_str().to_owned()),
+            claims_reference: Some((command.reference.as_str().to_owned(), provider.name())),
         };
         self.idempotent(call, language, move |payments, attempt| async move {
             let payin = payments

@@ -12,13 +12,13 @@ use crate::store::{Claim, StoreError};
 use std::sync::Arc;
 
 impl Payments {
-    /// Creates a payin at `provider` (the router's choice), or finds the one an earlier
+    /// Creates a payin at `routed` (the router's choice), or finds the one an earlier
     /// attempt with the same key created. Whatever may have happened upstream is reconciled,
-    /// never posted blindly again.
+    /// never posted blindly again, and never at another provider.
     pub async fn create(
         &self,
         command: &CreatePayinCommand,
-        provider: &Arc<dyn PaymentProvider>,
+        routed: &Arc<dyn PaymentProvider>,
         attempt: &Attempt,
         language: Language,
     ) -> Result<Payin, PaymentsError> {
@@ -33,6 +33,9 @@ impl Payments {
         // An earlier attempt with this key may have posted (its record may even have expired
         // since): whatever it did, the provider knows.
         let posted_before = attempt.resumed() || claim == Claim::AlreadyHeld;
+        let provider = &self
+            .provider_of_create(routed, attempt, posted_before, command)
+            .await?;
         let found = match posted_before {
             true => self.reconcile_create(provider, command, language).await?,
             false => None,
@@ -51,6 +54,37 @@ impl Payments {
                 .await;
         }
         Ok(opened)
+    }
+
+    /// The provider a create goes to: the one its record kept (the first attempt's route),
+    /// else, when an earlier attempt may have posted, the one holding its payin, else the
+    /// router's choice. A retry never switches provider: routes may change between attempts,
+    /// and the first provider may hold a payin already.
+    async fn provider_of_create(
+        &self,
+        routed: &Arc<dyn PaymentProvider>,
+        attempt: &Attempt,
+        posted_before: bool,
+        command: &CreatePayinCommand,
+    ) -> Result<Arc<dyn PaymentProvider>, PaymentsError> {
+        let kept = match (attempt.provider(), posted_before) {
+            (Some(name), _) => Some(name.to_owned()),
+            (None, false) => None,
+            // Claimed long ago (the record expired), or a record older than providers.
+            (None, true) => match self.store.load_payin(command.reference.as_str()).await? {
+                Some(cached) => Some(cached.provider),
+                None if attempt.resumed() => Some(self.providers.default_provider().name().into()),
+                None => None,
+            },
+        };
+        match kept {
+            Some(name) if name != routed.name() => self
+                .providers
+                .get(&name)
+                .cloned()
+                .ok_or(PaymentsError::ProviderNotEnabled(name)),
+            _ => Ok(routed.clone()),
+        }
     }
 
     /// The first (for Novasend, the only) step: posts the payin, at most once per attempt.
@@ -110,9 +144,14 @@ impl Payments {
             .await
         {
             Ok(paying) => self.keep_created(command, paying, false).await,
+            // The provider may still be working on it after our timeout, and it has no
+            // idempotency key: the record stays held until that surely ended, so that no
+            // retry sends an attempt the provider would list a moment later.
             Err(e) if e.may_have_acted() => {
                 tracing::warn!(reference, error = %e, "payment step outcome unknown");
-                Err(PaymentsError::OutcomeUnknown)
+                Err(PaymentsError::OutcomeSettling(
+                    self.settings.provider_call_bound(),
+                ))
             }
             // Refused: no payment exists, and what was opened charges no one, so the
             // merchant may fix the cause and retry the reference with a new key.
@@ -166,6 +205,9 @@ impl Payments {
     ) -> Result<Payin, PaymentsError> {
         let reference = command.reference.as_str();
         self.modify_guessing(reference, probably_new, |cached, now| {
+            // A cached payin that is another upstream object (another provider's, or an
+            // intent a refused payment step left) is replaced, never merged into.
+            let cached = cached.filter(|c| same_upstream_payin(c, &observed));
             let first = cached.is_none();
             let (mut payin, announce) = observe(
                 reference,
@@ -191,6 +233,15 @@ impl Payments {
         })
         .await
     }
+}
+
+/// Whether `observed` is about the payin `cached` describes: the same provider, and the same
+/// provider reference wherever both are known.
+fn same_upstream_payin(cached: &Payin, observed: &ProviderPayin) -> bool {
+    cached.provider == observed.provider
+        && (cached.provider_reference.is_empty()
+            || observed.provider_reference.is_empty()
+            || cached.provider_reference == observed.provider_reference)
 }
 
 /// Whether a payin the provider holds under the command's reference (found by

@@ -71,6 +71,11 @@ pub enum PaymentsError {
     /// The write may or may not have happened upstream, and reconciliation could not tell.
     #[error("outcome unknown")]
     OutcomeUnknown,
+    /// As `OutcomeUnknown`, for a write the provider cannot deduplicate (HUB2's payment
+    /// attempt): the record stays held this long, until any request still in flight has
+    /// surely ended, before a retry may reconcile.
+    #[error("outcome unknown; settling")]
+    OutcomeSettling(Duration),
     #[error(transparent)]
     Provider(#[from] ProviderFailure),
     /// ConfirmPayin for a payin whose next action is not a one-time code.

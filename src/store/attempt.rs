@@ -28,6 +28,7 @@ struct Hold {
     owner: String,
     resumed: bool,
     reference: Option<Claim>,
+    provider: Option<String>,
     lease: Duration,
     /// How long one provider call can last (its timeout, and a margin).
     call: Duration,
@@ -72,6 +73,7 @@ impl Attempt {
                 owner: acquired.owner,
                 resumed: acquired.resumed,
                 reference: acquired.reference,
+                provider: acquired.provider,
                 lease,
                 call,
                 state: Mutex::new(HoldState {
@@ -108,6 +110,11 @@ impl Attempt {
     /// What the reference claim taken with the record found, if one was asked.
     pub fn reference_claim(&self) -> Option<Claim> {
         self.hold.reference
+    }
+
+    /// The provider the record keeps for its create: the one every attempt uses.
+    pub fn provider(&self) -> Option<&str> {
+        self.hold.provider.as_deref()
     }
 
     /// Succeeds only once this attempt surely holds its record until the provider call that

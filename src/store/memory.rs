@@ -24,6 +24,8 @@ struct Record {
     fingerprint: String,
     state: RecordState,
     expires_at: Instant,
+    /// A create's provider.
+    provider: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -155,18 +157,21 @@ impl Store for MemoryStore {
                 lease_until: now + lease,
             };
             let Some(record) = state.records.get_mut(&record_key(scope)) else {
+                let provider = claim.map(|c| c.provider.to_owned());
                 state.records.insert(
                     record_key(scope),
                     Record {
                         fingerprint: fingerprint.to_owned(),
                         state: running,
                         expires_at: now + ttl,
+                        provider: provider.clone(),
                     },
                 );
                 return Begin::Acquired(Acquired {
                     owner,
                     resumed: false,
                     reference: claim_reference(state),
+                    provider,
                 });
             };
             if record.fingerprint != fingerprint {
@@ -177,10 +182,12 @@ impl Store for MemoryStore {
                 RecordState::Running { lease_until, .. } if *lease_until > now => Begin::InFlight,
                 RecordState::Running { .. } | RecordState::Released => {
                     record.state = running;
+                    let provider = record.provider.clone();
                     Begin::Acquired(Acquired {
                         owner,
                         resumed: true,
                         reference: claim_reference(state),
+                        provider,
                     })
                 }
             }

@@ -37,6 +37,9 @@ pub struct ReferenceClaim<'a> {
     pub reference: &'a str,
     /// How long the claim lives (it is extended with the payin it names).
     pub ttl: Duration,
+    /// The provider the create is routed to, kept with a new record: every later attempt
+    /// with the key goes to the provider the first one may have reached.
+    pub provider: &'a str,
 }
 
 /// A final response, kept to be replayed byte for byte: gRPC code 0 with the encoded message,
@@ -96,6 +99,9 @@ pub struct Acquired {
     pub resumed: bool,
     /// What the reference claim asked of `begin` found, if one was asked.
     pub reference: Option<Claim>,
+    /// The provider the record keeps for its create (none for other operations, and for
+    /// records older than providers).
+    pub provider: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -130,6 +130,7 @@ async fn the_reference_is_claimed_only_with_the_record(store: Arc<dyn Store>) {
     let claim = Some(ReferenceClaim {
         reference: "order-claimed",
         ttl: TTL,
+        provider: "novasend",
     });
     let other = IdempotencyScope {
         operation: "create",

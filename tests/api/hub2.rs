@@ -12,13 +12,16 @@ use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tonic::Code;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 /// What the fake HUB2 holds about the one intent of a test.
 #[derive(Default)]
 struct Intent {
     created: bool,
+    /// Intents opened so far: each gets its own id (`pi_1`, `pi_2` …), and the fake
+    /// answers for the latest.
+    opened: usize,
     status: String,
     payments: Vec<Value>,
     next_action: Option<Value>,
@@ -32,7 +35,7 @@ struct Intent {
 impl Intent {
     fn json(&self) -> Value {
         let mut body = json!({
-            "id": "pi_1", "merchantId": "m_test", "token": "tok_1",
+            "id": format!("pi_{}", self.opened.max(1)), "merchantId": "m_test", "token": "tok_1",
             "createdAt": "2026-11-26T10:00:00Z", "updatedAt": "2026-11-26T10:00:01Z",
             "purchaseReference": "order-h2", "customerReference": "+2250700000042",
             "status": self.status, "amount": 1500, "currency": "XOF",
@@ -63,6 +66,11 @@ impl Hub2 {
             .respond_with(move |_: &Request| {
                 let mut intent = state.lock().unwrap();
                 intent.created = true;
+                intent.opened += 1;
+                // A new intent starts afresh.
+                intent.payments.clear();
+                intent.next_action = None;
+                intent.failure = None;
                 intent.status = "payment_required".into();
                 ResponseTemplate::new(201).set_body_json(intent.json())
             })
@@ -70,7 +78,7 @@ impl Hub2 {
             .await;
         let state = intent.clone();
         Mock::given(method("GET"))
-            .and(path("/payment-intents/pi_1"))
+            .and(path_regex(r"^/payment-intents/pi_\d+$"))
             .respond_with(move |_: &Request| {
                 let mut intent = state.lock().unwrap();
                 if intent.failing_reads > 0 {
@@ -86,7 +94,7 @@ impl Hub2 {
             .await;
         let state = intent.clone();
         Mock::given(method("POST"))
-            .and(path("/payment-intents/pi_1/authentication"))
+            .and(path_regex(r"^/payment-intents/pi_\d+/authentication$"))
             .respond_with(move |request: &Request| {
                 let body: Value = serde_json::from_slice(&request.body).unwrap();
                 let mut intent = state.lock().unwrap();
@@ -109,7 +117,7 @@ impl Hub2 {
     async fn attempts_answered_with(&self, answer: ResponseTemplate, failing_reads: usize) {
         let state = self.intent.clone();
         Mock::given(method("POST"))
-            .and(path("/payment-intents/pi_1/payments"))
+            .and(path_regex(r"^/payment-intents/pi_\d+/payments$"))
             .respond_with(move |_: &Request| {
                 let mut intent = state.lock().unwrap();
                 intent.failing_reads = failing_reads;
@@ -646,4 +654,243 @@ async fn confirm_payin_refuses_payins_without_an_otp_and_unknown_ones() {
         .unwrap_err();
     assert_eq!(unknown.code(), Code::NotFound);
     assert!(s.hub2.server.received_requests().await.unwrap().is_empty());
+}
+
+// Regressions found by a review of the HUB2 change.
+
+/// a HUB2 payment step refused (4xx) frees the reference but leaves the HUB2
+/// intent cached; a new key that sends the same reference to Novasend gets a payin that
+/// says "HUB2" while holding Novasend's reference, so every later read goes to the wrong
+/// provider.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_novasend_payin_after_a_refused_hub2_step_names_its_real_provider() {
+    let mut s = setup(Duration::from_secs(5)).await;
+    Mock::given(method("POST"))
+        .and(path("/payment-intents/pi_1/payments"))
+        .respond_with(ResponseTemplate::new(422).set_body_json(json!({"message": "bad"})))
+        .mount(&s.hub2.server)
+        .await;
+    let refused = s
+        .client
+        .create_payin(hub2_request("key-a"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        Code::InvalidArgument,
+        "{}",
+        refused.message()
+    );
+    // The merchant fixes it by sending the reference to Novasend, with a new key.
+    Mock::given(method("POST"))
+        .and(path("/v1/payin/sessions"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(payin_2026(
+            "order-h2",
+            "processing",
+            "none",
+        )))
+        .mount(&s.novasend)
+        .await;
+    let payin = s
+        .client
+        .create_payin(CreatePayinRequest {
+            provider: pb::Provider::Novasend as i32,
+            ..create_request("order-h2", "key-b")
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    // What a later read does with it: it asks HUB2 for Novasend's id.
+    let _ = s
+        .client
+        .get_payin(GetPayinRequest {
+            reference: "order-h2".into(),
+            refresh: true,
+        })
+        .await;
+    let asked_hub2 = s
+        .hub2
+        .requests("GET", "/payment-intents/pr_order-h2")
+        .await
+        .len();
+    assert_eq!(
+        asked_hub2, 0,
+        "a Novasend payin was read from HUB2 ({asked_hub2} GETs)"
+    );
+    assert_eq!(
+        (payin.provider(), payin.provider_reference.as_str()),
+        (pb::Provider::Novasend, "pr_order-h2"),
+        "the payin Novasend created must name Novasend"
+    );
+}
+
+/// the route is not part of the fingerprint nor of the record, so a same-key
+/// retry of an unknown Novasend create that lands on a replica routing the country to
+/// HUB2 (a rolling change of PAYMENTS_ROUTES) opens a HUB2 payin and sends a payment
+/// attempt, while Novasend may hold the first one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_never_switches_provider_after_an_unknown_outcome() {
+    let redis = RedisServer::start();
+    let novasend = MockServer::start().await;
+    let hub2 = Hub2::start().await;
+    hub2.attempts_answered_with(ResponseTemplate::new(200), 0)
+        .await;
+    // Novasend: the POST's outcome is unknown (500) and the reconciling read fails too.
+    Mock::given(method("POST"))
+        .and(path("/v1/payin/sessions"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&novasend)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/payin/order-h2"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&novasend)
+        .await;
+    let mut settings = test_settings();
+    settings.upstream_timeout = Duration::from_secs(2);
+    // Old replica: everything to Novasend.
+    let old = TestApp::spawn(test_config(
+        &novasend.uri(),
+        Some(redis.url()),
+        settings.clone(),
+    ))
+    .await;
+    // New replica: CI to HUB2.
+    let mut config = test_config(&novasend.uri(), Some(redis.url()), settings);
+    config.hub2 = Some(Hub2Config {
+        base_url: hub2.server.uri().parse().unwrap(),
+        api_key: "hub2-key".into(),
+        merchant_id: "m_test".into(),
+        environment: Hub2Environment::Sandbox,
+        timeout: Duration::from_secs(2),
+    });
+    config.routes = Routes::parse("CI:hub2,*:novasend").unwrap();
+    let new = TestApp::spawn(config).await;
+
+    let unknown = old
+        .client()
+        .await
+        .create_payin(hub2_request("key-r"))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), Code::Unavailable, "{}", unknown.message());
+    let novasend_posts = novasend
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .count();
+    assert_eq!(novasend_posts, 1, "Novasend may hold a payin for order-h2");
+
+    // The caller retries with the same key, as told; it lands on the new replica.
+    let _ = new.client().await.create_payin(hub2_request("key-r")).await;
+    let attempts = hub2
+        .requests("POST", "/payment-intents/pi_1/payments")
+        .await
+        .len();
+    assert_eq!(
+        attempts, 0,
+        "a HUB2 payment attempt was sent for a reference whose Novasend create is still unknown"
+    );
+}
+
+/// the payment step times out on our side while HUB2 is still working on it; the
+/// record is released at once, the caller's retry reads `payments[]` before HUB2 has
+/// recorded the first attempt, and sends a second one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_attempt_still_in_flight_is_not_doubled_by_a_retry() {
+    let mut s = setup(Duration::from_millis(500)).await;
+    let state = s.hub2.intent.clone();
+    Mock::given(method("POST"))
+        .and(path("/payment-intents/pi_1/payments"))
+        .respond_with(move |_: &Request| {
+            // HUB2 is slow: it records the attempt 800 ms later, answers after 1.5 s.
+            let later = state.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(800));
+                let mut intent = later.lock().unwrap();
+                intent
+                    .payments
+                    .push(json!({"id": "pa_x", "status": "pending"}));
+                intent.status = "processing".into();
+            });
+            let body = state.lock().unwrap().json();
+            ResponseTemplate::new(200)
+                .set_body_json(body)
+                .set_delay(Duration::from_millis(1500))
+        })
+        .mount(&s.hub2.server)
+        .await;
+    let first = s
+        .client
+        .create_payin(hub2_request("key-slow"))
+        .await
+        .unwrap_err();
+    assert_eq!(first.code(), Code::Unavailable, "{}", first.message());
+    // "outcome unknown, retry with the same key": the caller does so at once.
+    let _ = s.client.create_payin(hub2_request("key-slow")).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let attempts = s
+        .hub2
+        .requests("POST", "/payment-intents/pi_1/payments")
+        .await
+        .len();
+    assert_eq!(attempts, 1, "two payment attempts for one intent");
+}
+
+/// a refused payment step frees the reference but leaves its intent cached; once
+/// that intent is canceled (EXPIRED, terminal), a new key's create opens a fresh intent, but
+/// the never-backwards rule keeps the old EXPIRED payin: no payment attempt is sent and the
+/// new key is answered (and recorded) EXPIRED for a payin never tried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_key_after_a_refused_step_is_not_answered_with_the_old_intent() {
+    let mut s = setup(Duration::from_secs(5)).await;
+    let refuse = Mock::given(method("POST"))
+        .and(path("/payment-intents/pi_1/payments"))
+        .respond_with(ResponseTemplate::new(422).set_body_json(json!({"message": "bad"})))
+        .up_to_n_times(1)
+        .mount_as_scoped(&s.hub2.server)
+        .await;
+    let refused = s
+        .client
+        .create_payin(hub2_request("key-1"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    drop(refuse);
+    // The abandoned intent is canceled; a read learns it.
+    s.hub2.set(|i| i.status = "canceled".into());
+    let seen = s
+        .client
+        .get_payin(GetPayinRequest {
+            reference: "order-h2".into(),
+            refresh: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(seen.status(), pb::PayinStatus::Expired);
+    // The merchant fixed the cause and retries the reference with a new key.
+    s.hub2
+        .attempts_answered_with(ResponseTemplate::new(200), 0)
+        .await;
+    let created = s.client.create_payin(hub2_request("key-2")).await;
+    let attempts = s
+        .hub2
+        .requests("POST", "/payment-intents/pi_1/payments")
+        .await
+        .len()
+        + s.hub2
+            .requests("POST", "/payment-intents/pi_2/payments")
+            .await
+            .len();
+    assert_eq!(
+        (
+            created.as_ref().map(|p| p.get_ref().status()).ok(),
+            attempts
+        ),
+        (Some(pb::PayinStatus::AwaitingConfirmation), 2),
+        "{created:?}"
+    );
 }

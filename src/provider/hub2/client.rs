@@ -218,10 +218,14 @@ impl PaymentProvider for Hub2Client {
             .url(&["payment-intents", provider_reference, "payments"]);
         match self.write(Operation::Pay, url, body, language).await {
             Ok(paying) => Ok(paying.payin),
-            Err(e) if e.may_have_acted() => match self.intent(provider_reference, language).await {
-                Ok(Some(seen)) if seen.attempts > 0 => Ok(seen.payin),
-                _ => Err(e),
-            },
+            // No verdict, or HUB2 says an attempt exists already (ours, under way): what
+            // `payments[]` shows now is the answer, when it shows one.
+            Err(e) if e.may_have_acted() || matches!(e, ProviderError::Conflict(_)) => {
+                match self.intent(provider_reference, language).await {
+                    Ok(Some(seen)) if seen.attempts > 0 => Ok(seen.payin),
+                    _ => Err(e),
+                }
+            }
             Err(e) => Err(e),
         }
     }

@@ -143,7 +143,8 @@ impl Store for RedisStore {
             invocation
                 .key(reference_claim_key(claim.reference))
                 .arg(scope.key)
-                .arg(millis(claim.ttl));
+                .arg(millis(claim.ttl))
+                .arg(claim.provider);
         }
         let reply: Vec<Vec<u8>> = self.run("begin", &invocation).await?;
         let mut parts = reply.into_iter();
@@ -155,10 +156,16 @@ impl Store for RedisStore {
                     .next()
                     .map(|claimed| Ok::<_, StoreError>(Claim::from_script(number(claimed)?)))
                     .transpose()?;
+                let provider = parts
+                    .next()
+                    .map(utf8)
+                    .transpose()?
+                    .filter(|p| !p.is_empty());
                 Ok(Begin::Acquired(Acquired {
                     owner,
                     resumed,
                     reference,
+                    provider,
                 }))
             }
             "conflict" => Ok(Begin::Conflict),

@@ -5,16 +5,22 @@ use std::sync::LazyLock;
 
 /// Opens, replays or joins an idempotency record (KEYS[1]). Once the record is the caller's,
 /// takes the reference claim KEYS[2] (when given) for the caller's key ARGV[5] unless another
-/// key holds it, refreshing its expiry: 1 new, 2 already the key's, 0 another key's.
+/// key holds it, refreshing its expiry: 1 new, 2 already the key's, 0 another key's. A new
+/// record keeps the create's provider ARGV[7]; a record taken over answers the one it kept.
 pub static BEGIN: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local rec = redis.call('HMGET', KEYS[1], 'fp', 'state', 'lease', 'code', 'msg', 'body')
+local rec = redis.call('HMGET', KEYS[1], 'fp', 'state', 'lease', 'code', 'msg', 'body', 'provider')
 local resumed = '1'
+local provider = rec[7] or ''
 if not rec[1] then
   redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'state', 'running', 'owner', ARGV[2], 'lease', now + tonumber(ARGV[3]))
+  if KEYS[2] then
+    redis.call('HSET', KEYS[1], 'provider', ARGV[7])
+    provider = ARGV[7]
+  end
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   resumed = '0'
 else
@@ -26,10 +32,10 @@ else
 end
 if not KEYS[2] then return {'acquired', resumed} end
 local holder = redis.call('GET', KEYS[2])
-if holder and holder ~= ARGV[5] then return {'acquired', resumed, '0'} end
+if holder and holder ~= ARGV[5] then return {'acquired', resumed, '0', provider} end
 redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6])
-if holder then return {'acquired', resumed, '2'} end
-return {'acquired', resumed, '1'}
+if holder then return {'acquired', resumed, '2', provider} end
+return {'acquired', resumed, '1', provider}
 ",
     )
 });
