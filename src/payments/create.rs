@@ -56,6 +56,21 @@ impl Payments {
         Ok(opened)
     }
 
+    /// Gives the reference back after a definitive refusal, only while this attempt still
+    /// holds its record: an attempt that lost it (stalled, then taken over by a retry that
+    /// may have created the payin) must not free a reference someone's payin now uses.
+    async fn free_reference(
+        &self,
+        reference: &str,
+        attempt: &Attempt,
+    ) -> Result<(), PaymentsError> {
+        attempt.fence().await?;
+        self.store
+            .unclaim_reference(reference, attempt.key())
+            .await?;
+        Ok(())
+    }
+
     /// The provider a create goes to: the one its record kept (the first attempt's route),
     /// else, when an earlier attempt may have posted, the one holding its payin, else the
     /// router's choice. A retry never switches provider: routes may change between attempts,
@@ -119,7 +134,7 @@ impl Payments {
                 }
             }
             Err(e) if e.created_nothing() => {
-                self.store.unclaim_reference(reference, key).await?;
+                self.free_reference(reference, attempt).await?;
                 Err(failed(e).into())
             }
             Err(e) => Err(failed(e).into()),
@@ -137,7 +152,7 @@ impl Payments {
         opened: &Payin,
         language: Language,
     ) -> Result<Payin, PaymentsError> {
-        let (reference, key) = (command.reference.as_str(), attempt.key());
+        let reference = command.reference.as_str();
         attempt.fence().await?;
         match provider
             .pay(command, &opened.provider_reference, language)
@@ -156,7 +171,7 @@ impl Payments {
             // Refused: no payment exists, and what was opened charges no one, so the
             // merchant may fix the cause and retry the reference with a new key.
             Err(e) if e.created_nothing() => {
-                self.store.unclaim_reference(reference, key).await?;
+                self.free_reference(reference, attempt).await?;
                 Err(ProviderFailure::of(&**provider)(e).into())
             }
             Err(e) => Err(ProviderFailure::of(&**provider)(e).into()),
