@@ -3,7 +3,7 @@ use payments_gateway::bench::{self, BenchArgs, bare::BareArgs};
 use payments_gateway::client::{self, ClientArgs};
 use payments_gateway::config::{Config, SandboxArgs, ServeArgs};
 use payments_gateway::domain::Countries;
-use payments_gateway::provider::sandbox;
+use payments_gateway::sandbox;
 use payments_gateway::startup::{Application, install_crypto_provider};
 use payments_gateway::telemetry::{self, LogFormat};
 use std::process::ExitCode;

@@ -107,7 +107,7 @@ impl Drop for ChromeDriver {
 async fn a_click_on_accept_in_a_real_browser_makes_the_payin_succeed() {
     let redis = RedisServer::start();
     // The payer has a minute to answer: starting a browser takes a while.
-    let sandbox = payments_gateway::provider::sandbox::SandboxConfig {
+    let sandbox = payments_gateway::sandbox::SandboxConfig {
         expiry: Duration::from_secs(60),
         ..quick_sandbox()
     };

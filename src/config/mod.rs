@@ -23,7 +23,7 @@ use crate::payments::PaymentsSettings;
 use crate::provider::WebhookSecrets;
 use crate::provider::hub2::Hub2Config;
 use crate::provider::novasend::NovasendConfig;
-use crate::provider::sandbox::SandboxConfig;
+use crate::sandbox::SandboxConfig;
 use crate::telemetry::{LogFormat, OtlpConfig};
 use clap::Args;
 use parse::parse_addr;

@@ -2,7 +2,7 @@
 
 use super::parse::{parse_addr, parse_duration};
 use crate::domain::Countries;
-use crate::provider::sandbox::{Fault, ResponseShape, SandboxConfig};
+use crate::sandbox::{Fault, ResponseShape, SandboxConfig};
 use clap::Args;
 use secrecy::SecretString;
 use std::net::SocketAddr;
