@@ -2,12 +2,13 @@
 //! and HUB2's payment intents under `/hub2` (attempts, OTP, USSD and redirection), payer
 //! pages, magic phone numbers, signed webhooks and fault injection shared by both. It is a
 //! fake server, not a provider: `payments-gateway sandbox` runs it alone; `serve` without
-//! NOVASEND_BASE_URL runs it in process.
+//! NOVASEND_BASE_URL runs it in process (`in_process`), for HUB2 too without HUB2_BASE_URL.
 
 mod api;
 mod control;
 mod faults;
 pub mod hub2;
+pub mod in_process;
 mod journal;
 mod page;
 mod state;

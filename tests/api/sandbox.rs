@@ -11,7 +11,7 @@ const SANDBOX_KEY: &str = "sandbox-api-key";
 const SANDBOX_CLIENT: &str = "sandbox-api-client";
 
 /// Follows a payin's stream to its end; returns every status it reported.
-async fn statuses_until_final(
+pub(crate) async fn statuses_until_final(
     client: &mut pb::payments_service_client::PaymentsServiceClient<tonic::transport::Channel>,
     reference: &str,
 ) -> Vec<pb::PayinStatus> {
