@@ -60,7 +60,8 @@ pub struct ServeArgs {
     pub novasend_webhook_secret: Option<String>,
     #[arg(long, env = "NOVASEND_WEBHOOK_SECRET_FILE")]
     pub novasend_webhook_secret_file: Option<String>,
-    /// HUB2 base URL; unset = HUB2 not enabled.
+    /// HUB2 base URL; unset = HUB2 not enabled (simulated by the sandbox when
+    /// NOVASEND_BASE_URL is unset too).
     #[arg(long, env = "HUB2_BASE_URL")]
     pub hub2_base_url: Option<String>,
     #[arg(long, env = "HUB2_API_KEY", hide_env_values = true)]
