@@ -151,12 +151,19 @@ pub async fn run(args: ClientArgs) -> Result<(), String> {
                 .into_inner();
             println!("{}", show_payin(&payin));
             println!("  idempotency key  {key}");
-            if !payin.payment_url.is_empty() {
-                println!("\nThe payer confirms at {}", payin.payment_url);
-                println!(
-                    "Follow it with: payments-gateway client watch {}",
-                    payin.reference
-                );
+            let reference = &payin.reference;
+            let otp = Some(pb::NextActionType::Otp);
+            let how = match payin.next_action.as_ref().map(|a| a.r#type()) {
+                kind if kind == otp => format!(
+                    "The payer's one-time code goes in with: payments-gateway client confirm {reference} --code <code>"
+                ),
+                _ if !payin.payment_url.is_empty() => {
+                    format!("The payer confirms at {}", payin.payment_url)
+                }
+                _ => String::new(),
+            };
+            if !how.is_empty() {
+                println!("\n{how}\nFollow it with: payments-gateway client watch {reference}");
             }
         }
         ClientCommand::Get {

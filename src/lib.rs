@@ -9,6 +9,7 @@ pub mod events;
 pub mod http;
 pub mod payments;
 pub mod provider;
+pub mod sandbox;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -3,7 +3,7 @@ use payments_gateway::bench::{self, BenchArgs, bare::BareArgs};
 use payments_gateway::client::{self, ClientArgs};
 use payments_gateway::config::{Config, SandboxArgs, ServeArgs};
 use payments_gateway::domain::Countries;
-use payments_gateway::provider::sandbox;
+use payments_gateway::sandbox;
 use payments_gateway::startup::{Application, install_crypto_provider};
 use payments_gateway::telemetry::{self, LogFormat};
 use std::process::ExitCode;
@@ -34,7 +34,7 @@ struct Cli {
 enum Command {
     /// Run the service (the default).
     Serve(Box<ServeArgs>),
-    /// Run the Novasend sandbox alone.
+    /// Run the provider sandbox alone (Novasend, and HUB2 under /hub2).
     Sandbox(SandboxArgs),
     /// Talk to a running service.
     Client(ClientArgs),
@@ -96,6 +96,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Ok(guard) => guard,
         Err(e) => return bad_configuration(vec![e]),
     };
+    let simulates_hub2 = config.sandbox_simulates_hub2();
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => {
@@ -105,12 +106,13 @@ async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     if let Some(sandbox) = app.sandbox_url() {
+        let hub2 = simulates_hub2.then(|| format!("{sandbox}/hub2"));
         // For a person at a terminal; a closed stdout must not stop the service.
         use std::io::Write;
         let _ = writeln!(
             std::io::stdout(),
             "{}",
-            quick_start(&sandbox, &app.grpc_addr().to_string())
+            quick_start(&sandbox, hub2.as_deref(), &app.grpc_addr().to_string())
         );
     }
     let outcome = app.run_until_stopped(shutdown_signal()).await;
@@ -125,8 +127,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
     }
 }
 
-fn quick_start(sandbox: &str, grpc: &str) -> String {
-    format!(
+fn quick_start(sandbox: &str, hub2: Option<&str>, grpc: &str) -> String {
+    let mut text = format!(
         "
   No NOVASEND_BASE_URL: using the built-in Novasend sandbox at {sandbox}
   gRPC on {grpc}. Make a first payment from another terminal:
@@ -136,10 +138,29 @@ fn quick_start(sandbox: &str, grpc: &str) -> String {
     cargo run --release -- client watch order-1
 
   then open the payment page it prints and click Accept.
+"
+    );
+    if let Some(hub2) = hub2 {
+        text.push_str(&format!(
+            "
+  No HUB2_BASE_URL either: the same sandbox simulates HUB2 at {hub2}
+  A HUB2 payin with a one-time code (the sandbox's is always {code}):
+
+    cargo run --release -- client create --reference order-2 --amount 300 \\
+        --msisdn +2250700000042 --name 'Awa Kone' --country CI --provider hub2 --operator orange
+    cargo run --release -- client confirm order-2 --code {code}
+    cargo run --release -- client watch order-2
+",
+            code = sandbox::hub2::OTP_CODE
+        ));
+    }
+    text.push_str(
+        "
   Numbers ending in 0000 succeed by themselves, 0001 are declined, 0002 expire,
   0003 fail at the transaction, 0004 never answer.
-"
-    )
+",
+    );
+    text
 }
 
 async fn run_sandbox(args: SandboxArgs) -> ExitCode {
@@ -163,7 +184,10 @@ async fn run_sandbox(args: SandboxArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!("Novasend sandbox at {} (Ctrl-C to stop)", handle.base_url());
+    println!(
+        "Novasend sandbox at {0}, HUB2 sandbox at {0}/hub2 (Ctrl-C to stop)",
+        handle.base_url()
+    );
     shutdown_signal().await;
     drop(handle);
     ExitCode::SUCCESS

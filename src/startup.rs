@@ -11,9 +11,9 @@ use crate::events::webhook::WebhookState;
 use crate::payments::Payments;
 use crate::proto::payments_service_server::{PaymentsService, PaymentsServiceServer};
 use crate::provider::hub2::{self, Hub2Client};
-use crate::provider::novasend::{self, NovasendClient, NovasendConfig};
-use crate::provider::sandbox::{self, SandboxHandle};
+use crate::provider::novasend::{self, NovasendClient};
 use crate::provider::{PaymentProvider, Providers};
+use crate::sandbox::{self, SandboxHandle};
 use crate::store::Store;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
@@ -71,16 +71,24 @@ impl Application {
         };
         let grpc_listener = bind(config.grpc_addr, "gRPC").await?;
         let http_listener = bind(config.http_addr, "HTTP").await?;
+        let (mut hub2, mut hub2_webhook_secrets) =
+            (config.hub2.clone(), config.hub2_webhook_secrets.clone());
         let (novasend, sandbox) = match config.novasend.clone() {
             Some(novasend) => (novasend, None),
-            None => start_sandbox(&config, &http_listener).await?,
+            None => {
+                let started = sandbox::in_process::start(&config, &http_listener).await?;
+                if let Some((simulated, secrets)) = started.hub2 {
+                    (hub2, hub2_webhook_secrets) = (Some(simulated), secrets);
+                }
+                (started.novasend, Some(started.handle))
+            }
         };
         tracing::info!(base_url = %novasend.base_url, "novasend provider");
         // The registry: one line per provider; the first answers payins naming none.
         let mut enabled: Vec<Arc<dyn PaymentProvider>> =
             vec![Arc::new(NovasendClient::new(novasend)?)];
-        if let Some(hub2) = config.hub2.clone() {
-            if config.hub2_webhook_secrets.is_empty() {
+        if let Some(hub2) = hub2 {
+            if hub2_webhook_secrets.is_empty() {
                 tracing::warn!(
                     "HUB2_WEBHOOK_SECRET is unset: HUB2 webhook signatures are not checked"
                 );
@@ -105,7 +113,7 @@ impl Application {
         }
         let webhook_secrets = [
             (novasend::NAME, config.webhook_secrets.clone()),
-            (hub2::NAME, config.hub2_webhook_secrets.clone()),
+            (hub2::NAME, hub2_webhook_secrets),
         ];
         let webhooks = WebhookState::new(payments.clone(), webhook_secrets.into());
         let http = crate::http::router(webhooks, store.clone(), payments.providers().clone());
@@ -130,7 +138,8 @@ impl Application {
         })
     }
 
-    /// The in-process sandbox's base URL, when NOVASEND_BASE_URL was unset.
+    /// The in-process sandbox's base URL, when NOVASEND_BASE_URL was unset (HUB2's, when
+    /// it simulates HUB2 too, is this with `/hub2`).
     pub fn sandbox_url(&self) -> Option<String> {
         self.sandbox.as_ref().map(SandboxHandle::base_url)
     }
@@ -353,35 +362,6 @@ async fn check_store(
         }
     }
     reachable
-}
-
-/// Starts the sandbox in process and points the service at it; its webhooks go to this
-/// service's own endpoint unless SANDBOX_WEBHOOK_URL says otherwise.
-async fn start_sandbox(
-    config: &Config,
-    http_listener: &TcpListener,
-) -> Result<(NovasendConfig, Option<SandboxHandle>), String> {
-    let mut sandbox_config = config.sandbox.clone();
-    if sandbox_config.webhook_url.is_none() {
-        let mut own = http_listener.local_addr().map_err(|e| e.to_string())?;
-        if own.ip().is_unspecified() {
-            own.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
-        sandbox_config.webhook_url = Some(format!("http://{own}/webhooks/novasend"));
-    }
-    let listener = bind(config.sandbox_addr, "the Novasend sandbox").await?;
-    let handle = sandbox::start(listener, sandbox_config.clone())?;
-    let novasend = NovasendConfig {
-        base_url: handle
-            .base_url()
-            .parse()
-            .map_err(|e| format!("sandbox URL: {e}"))?,
-        api_key: sandbox_config.api_key,
-        api_client: sandbox_config.api_client,
-        timeout: config.payments.upstream_timeout,
-    };
-    tracing::warn!(sandbox = %handle.base_url(), "NOVASEND_BASE_URL is unset: using the built-in Novasend sandbox");
-    Ok((novasend, Some(handle)))
 }
 
 async fn bind(address: SocketAddr, what: &str) -> Result<TcpListener, String> {

@@ -37,14 +37,26 @@ fn a_bad_configuration_gives_one_line_per_bad_variable() {
 
 #[test]
 fn routes_must_be_well_formed_and_lead_to_an_enabled_provider() {
-    for (routes, says) in [
-        ("CI=hub2", "is not COUNTRY:provider"),
-        ("CI:novasend", "no `*:provider`"),
-        ("CI:hub2,*:novasend", "`hub2`, which is not enabled"),
+    // With a real Novasend and no HUB2_BASE_URL, HUB2 is off (without any provider URL the
+    // sandbox would simulate it).
+    let real_novasend = [
+        ("NOVASEND_BASE_URL", "https://novasend.test"),
+        ("NOVASEND_API_KEY", "key"),
+        ("NOVASEND_API_CLIENT", "client"),
+    ];
+    for (routes, says, env) in [
+        ("CI=hub2", "is not COUNTRY:provider", &[][..]),
+        ("CI:novasend", "no `*:provider`", &[]),
+        (
+            "CI:hub2,*:novasend",
+            "`hub2`, which is not enabled",
+            &real_novasend,
+        ),
     ] {
         let output = Command::new(BINARY)
             .env_clear()
             .env("PAYMENTS_ROUTES", routes)
+            .envs(env.iter().copied())
             .output()
             .unwrap();
         assert_eq!(output.status.code(), Some(2), "{routes}");
@@ -222,7 +234,9 @@ async fn the_quick_start_works_from_the_command_line() {
         }
     }
     assert!(
-        banner.contains("built-in Novasend sandbox at http://127.0.0.1:"),
+        banner.contains("built-in Novasend sandbox at http://127.0.0.1:")
+            && banner.contains("simulates HUB2 at http://127.0.0.1:")
+            && banner.contains("client confirm order-2 --code 123456"),
         "{banner}"
     );
     assert!(banner.contains("client create"), "{banner}");
@@ -287,6 +301,45 @@ async fn the_quick_start_works_from_the_command_line() {
     assert!(
         refunded.contains("refund rf_") && refunded.contains("(full)"),
         "{refunded}"
+    );
+
+    // The README's HUB2 payin: no account, an OTP from the sandbox, confirmed.
+    let (ok, created, err) = client(&[
+        "create",
+        "--reference",
+        "quick-2",
+        "--amount",
+        "300",
+        "--msisdn",
+        "+2250700000042",
+        "--name",
+        "Awa Kone",
+        "--country",
+        "CI",
+        "--provider",
+        "hub2",
+        "--operator",
+        "orange",
+    ]);
+    assert!(ok, "{created}{err}");
+    assert!(
+        created.contains("payin quick-2  AWAITING_CONFIRMATION")
+            && created.contains("hub2             pi_")
+            && created.contains("next action      otp:")
+            && created.contains("client confirm quick-2 --code"),
+        "{created}"
+    );
+    let (ok, confirmed, err) = client(&["confirm", "quick-2", "--code", "123456"]);
+    assert!(ok, "{err}");
+    assert!(
+        confirmed.contains("payin quick-2  PROCESSING"),
+        "{confirmed}"
+    );
+    let (ok, watched, err) = client(&["watch", "quick-2"]);
+    assert!(ok, "{err}");
+    assert!(
+        watched.contains("SUCCEEDED") && watched.contains("final status reached"),
+        "{watched}"
     );
 
     let (ok, _, err) = client(&["--lang", "fr", "get", "nope!"]);

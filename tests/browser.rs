@@ -1,5 +1,6 @@
 //! A real browser: headless Chromium, driven through chromedriver (WebDriver), opens a
-//! paymentUrl from the sandbox, clicks Accept, and the payin reaches SUCCEEDED over gRPC.
+//! paymentUrl from the sandbox (Novasend's, then HUB2's redirection page), clicks Accept, and
+//! the payin reaches SUCCEEDED over gRPC.
 //! `./scripts/test` installs Debian's chromium and chromium-driver when they are missing.
 
 mod common;
@@ -107,7 +108,7 @@ impl Drop for ChromeDriver {
 async fn a_click_on_accept_in_a_real_browser_makes_the_payin_succeed() {
     let redis = RedisServer::start();
     // The payer has a minute to answer: starting a browser takes a while.
-    let sandbox = payments_gateway::provider::sandbox::SandboxConfig {
+    let sandbox = payments_gateway::sandbox::SandboxConfig {
         expiry: Duration::from_secs(60),
         ..quick_sandbox()
     };
@@ -121,7 +122,7 @@ async fn a_click_on_accept_in_a_real_browser_makes_the_payin_succeed() {
         .await
         .unwrap()
         .into_inner();
-    let mut stream = client
+    let stream = client
         .stream_payin_updates(StreamPayinUpdatesRequest {
             reference: "browser-1".into(),
         })
@@ -144,37 +145,9 @@ async fn a_click_on_accept_in_a_real_browser_makes_the_payin_succeed() {
         title.as_str().unwrap().contains("confirm your payment"),
         "{title}"
     );
-    let button = driver
-        .call(
-            reqwest::Method::POST,
-            &at("/element"),
-            Some(json!({ "using": "css selector", "value": "#accept" })),
-        )
-        .await;
-    // The W3C key, or the first (only) entry for drivers that use another.
-    let button = button
-        .get(ELEMENT)
-        .or_else(|| button.as_object().and_then(|o| o.values().next()))
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("no element id in {button}"))
-        .to_owned();
-    driver
-        .call(
-            reqwest::Method::POST,
-            &at(&format!("/element/{button}/click")),
-            Some(json!({})),
-        )
-        .await;
+    click(&driver, &session, "#accept").await;
 
-    let mut last = None;
-    while let Some(update) = tokio::time::timeout(Duration::from_secs(15), stream.message())
-        .await
-        .expect("updates arrive")
-        .unwrap()
-    {
-        last = Some(update.payin.unwrap().status());
-    }
-    assert_eq!(last, Some(pb::PayinStatus::Succeeded));
+    assert_eq!(last_status(stream).await, Some(pb::PayinStatus::Succeeded));
 
     driver
         .call(reqwest::Method::POST, &at("/refresh"), Some(json!({})))
@@ -196,6 +169,35 @@ async fn a_click_on_accept_in_a_real_browser_makes_the_payin_succeed() {
             .unwrap();
         std::fs::write(path, bytes).unwrap();
     }
+
+    // HUB2 (simulated by the same sandbox): a redirection leads to its payer page.
+    let hub2 = client
+        .create_payin(pb::CreatePayinRequest {
+            msisdn: "+2250700000042".into(),
+            provider: pb::Provider::Hub2 as i32,
+            operator: "wave".into(),
+            ..create_request("browser-2", "key-browser-2")
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(hub2.payment_url.contains("/hub2/pay/"), "{hub2:?}");
+    let stream = client
+        .stream_payin_updates(StreamPayinUpdatesRequest {
+            reference: "browser-2".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    driver
+        .call(
+            reqwest::Method::POST,
+            &at("/url"),
+            Some(json!({ "url": hub2.payment_url })),
+        )
+        .await;
+    click(&driver, &session, "#accept").await;
+    assert_eq!(last_status(stream).await, Some(pb::PayinStatus::Succeeded));
     driver
         .call(
             reqwest::Method::DELETE,
@@ -203,4 +205,43 @@ async fn a_click_on_accept_in_a_real_browser_makes_the_payin_succeed() {
             None,
         )
         .await;
+}
+
+/// Finds the element `selector` on the current page and clicks it.
+async fn click(driver: &ChromeDriver, session: &str, selector: &str) {
+    let at = |path: &str| format!("/session/{session}{path}");
+    let button = driver
+        .call(
+            reqwest::Method::POST,
+            &at("/element"),
+            Some(json!({ "using": "css selector", "value": selector })),
+        )
+        .await;
+    // The W3C key, or the first (only) entry for drivers that use another.
+    let button = button
+        .get(ELEMENT)
+        .or_else(|| button.as_object().and_then(|o| o.values().next()))
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no element id in {button}"))
+        .to_owned();
+    driver
+        .call(
+            reqwest::Method::POST,
+            &at(&format!("/element/{button}/click")),
+            Some(json!({})),
+        )
+        .await;
+}
+
+/// The status of a stream's last message, once it ends.
+async fn last_status(mut stream: tonic::Streaming<pb::PayinUpdate>) -> Option<pb::PayinStatus> {
+    let mut last = None;
+    while let Some(update) = tokio::time::timeout(Duration::from_secs(15), stream.message())
+        .await
+        .expect("updates arrive")
+        .unwrap()
+    {
+        last = Some(update.payin.unwrap().status());
+    }
+    last
 }

@@ -1,13 +1,28 @@
 //! HUB2_*: HUB2 is enabled by its base URL, with its credentials, environment and webhook
-//! secrets (contract §9).
+//! secrets (contract §9); without it and without NOVASEND_BASE_URL, the in-process sandbox
+//! simulates HUB2 too, so HUB2 is enabled all the same.
 
-use super::ServeArgs;
 use super::parse::{provider_base_url, read_secret, webhook_secrets};
+use super::{Config, ServeArgs};
 use crate::provider::WebhookSecrets;
 use crate::provider::hub2::{Hub2Config, Hub2Environment};
 use std::time::Duration;
 
-/// HUB2's API (`None`: HUB2 is not enabled), and its webhook secrets.
+/// Whether HUB2 is enabled: by its URL, or by the sandbox that stands in for both providers
+/// when neither has a URL.
+pub(super) fn hub2_enabled(args: &ServeArgs) -> bool {
+    let set = |url: &Option<String>| url.as_deref().is_some_and(|u| !u.is_empty());
+    set(&args.hub2_base_url) || !set(&args.novasend_base_url)
+}
+
+impl Config {
+    /// No provider URL at all: the in-process sandbox plays HUB2 as well as Novasend.
+    pub fn sandbox_simulates_hub2(&self) -> bool {
+        self.novasend.is_none() && self.hub2.is_none()
+    }
+}
+
+/// HUB2's API (`None`: not enabled, or simulated by the sandbox), and its webhook secrets.
 pub(super) fn read_hub2(
     args: &ServeArgs,
     upstream_timeout: Duration,
@@ -135,13 +150,39 @@ mod tests {
             ["HUB2_BASE_URL: required when HUB2 credentials are set"]
         );
 
-        // Routing to HUB2 needs HUB2 enabled.
+        // Routing to HUB2 needs HUB2 enabled: a real Novasend and no HUB2 leaves it off.
         let errors = Config::from_args(&ServeArgs {
             routes: "CI:hub2,*:novasend".into(),
+            novasend_base_url: Some("https://novasend.test".into()),
+            novasend_api_key: Some("k".into()),
+            novasend_api_client: Some("c".into()),
             ..defaults()
         })
         .err()
         .unwrap();
         assert!(errors[0].starts_with("PAYMENTS_ROUTES:"), "{errors:?}");
+    }
+
+    #[test]
+    fn without_any_provider_url_the_sandbox_simulates_hub2_and_routes_may_lead_to_it() {
+        let simulated = Config::from_args(&ServeArgs {
+            routes: "CI:hub2,*:novasend".into(),
+            ..defaults()
+        })
+        .unwrap();
+        assert!(simulated.sandbox_simulates_hub2());
+        assert!(
+            simulated.hub2.is_none(),
+            "its URL is the sandbox's, known once bound"
+        );
+
+        let real_hub2 = Config::from_args(&ServeArgs {
+            hub2_base_url: Some("https://api.hub2.test".into()),
+            hub2_api_key: Some("key".into()),
+            hub2_merchant_id: Some("merchant".into()),
+            ..defaults()
+        })
+        .unwrap();
+        assert!(!real_hub2.sandbox_simulates_hub2());
     }
 }

@@ -23,7 +23,7 @@ use crate::payments::PaymentsSettings;
 use crate::provider::WebhookSecrets;
 use crate::provider::hub2::Hub2Config;
 use crate::provider::novasend::NovasendConfig;
-use crate::provider::sandbox::SandboxConfig;
+use crate::sandbox::SandboxConfig;
 use crate::telemetry::{LogFormat, OtlpConfig};
 use clap::Args;
 use parse::parse_addr;
@@ -60,7 +60,8 @@ pub struct ServeArgs {
     pub novasend_webhook_secret: Option<String>,
     #[arg(long, env = "NOVASEND_WEBHOOK_SECRET_FILE")]
     pub novasend_webhook_secret_file: Option<String>,
-    /// HUB2 base URL; unset = HUB2 not enabled.
+    /// HUB2 base URL; unset = HUB2 not enabled (simulated by the sandbox when
+    /// NOVASEND_BASE_URL is unset too).
     #[arg(long, env = "HUB2_BASE_URL")]
     pub hub2_base_url: Option<String>,
     #[arg(long, env = "HUB2_API_KEY", hide_env_values = true)]
@@ -205,7 +206,7 @@ impl Config {
         let upstream_timeout = payments::upstream_timeout(args).unwrap_or(Duration::ZERO);
         let novasend = keep(e, novasend::read_novasend(args, upstream_timeout));
         let hub2 = keep(e, hub2::read_hub2(args, upstream_timeout));
-        let hub2_enabled = hub2.as_ref().is_some_and(|(config, _)| config.is_some());
+        let hub2_enabled = hub2::hub2_enabled(args);
         let routes = keep(
             e,
             named("PAYMENTS_ROUTES", read_routes(&args.routes, hub2_enabled)),
@@ -251,7 +252,7 @@ impl Config {
 }
 
 /// The routes, each to a provider this configuration enables (Novasend always: its sandbox
-/// stands in when it has no URL; HUB2 with its URL).
+/// stands in when it has no URL; HUB2 with its URL, or when the sandbox stands in for both).
 fn read_routes(raw: &str, hub2_enabled: bool) -> Result<Routes, String> {
     use crate::provider::{hub2, novasend};
     let enabled: Vec<&str> = [(novasend::NAME, true), (hub2::NAME, hub2_enabled)]

@@ -1,15 +1,18 @@
-//! SANDBOX_*: the Novasend sandbox, in process under `serve` or alone under `sandbox`.
+//! SANDBOX_*: the provider sandbox (Novasend, and HUB2 under `/hub2`), in process under
+//! `serve` or alone under `sandbox`.
 
 use super::parse::{parse_addr, parse_duration};
 use crate::domain::Countries;
-use crate::provider::sandbox::{Fault, ResponseShape, SandboxConfig};
+use crate::provider::WebhookSecrets;
+use crate::sandbox::{Fault, Hub2SandboxConfig, ResponseShape, SandboxConfig};
 use clap::Args;
 use secrecy::SecretString;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Settings of the Novasend sandbox: `payments-gateway sandbox`, or `serve` without
-/// NOVASEND_BASE_URL. Under `serve` the flags carry a `sandbox-` prefix.
+/// Settings of the sandbox: `payments-gateway sandbox`, or `serve` without
+/// NOVASEND_BASE_URL. Under `serve` the flags carry a `sandbox-` prefix; the HUB2 ones carry
+/// it everywhere (`--hub2-api-key` is the service's own flag).
 #[derive(Debug, Clone, Default, Args)]
 pub struct SandboxArgs {
     /// Sandbox listen address.
@@ -92,6 +95,33 @@ pub struct SandboxArgs {
         value_delimiter = ';'
     )]
     pub faults: Vec<String>,
+    /// HUB2's `ApiKey` the sandbox accepts.
+    #[arg(
+        long = "sandbox-hub2-api-key",
+        env = "SANDBOX_HUB2_API_KEY",
+        default_value = "sandbox-hub2-api-key",
+        hide_env_values = true
+    )]
+    pub sandbox_hub2_api_key: String,
+    /// HUB2's `MerchantId` the sandbox accepts.
+    #[arg(
+        long = "sandbox-hub2-merchant-id",
+        env = "SANDBOX_HUB2_MERCHANT_ID",
+        default_value = "sandbox-merchant",
+        hide_env_values = true
+    )]
+    pub sandbox_hub2_merchant_id: String,
+    /// Where the sandbox POSTs HUB2 webhooks (in process: the service's own endpoint).
+    #[arg(long = "sandbox-hub2-webhook-url", env = "SANDBOX_HUB2_WEBHOOK_URL")]
+    pub sandbox_hub2_webhook_url: Option<String>,
+    /// Signs HUB2 webhooks, newest first: `s1` with the first, `s0` with the second
+    /// (in process: HUB2_WEBHOOK_SECRET).
+    #[arg(
+        long = "sandbox-hub2-webhook-secret",
+        env = "SANDBOX_HUB2_WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
+    pub sandbox_hub2_webhook_secret: Option<String>,
 }
 
 impl SandboxArgs {
@@ -142,6 +172,18 @@ impl SandboxArgs {
         {
             errors.push("SANDBOX_WEBHOOK_URL: must be an absolute URL".into());
         }
+        if let Some(url) = &self.sandbox_hub2_webhook_url
+            && url::Url::parse(url).is_err()
+        {
+            errors.push("SANDBOX_HUB2_WEBHOOK_URL: must be an absolute URL".into());
+        }
+        let hub2_webhook_secrets = match self.sandbox_hub2_webhook_secret.as_deref() {
+            None => WebhookSecrets::default(),
+            Some(raw) => WebhookSecrets::parse(raw).unwrap_or_else(|e| {
+                errors.push(format!("SANDBOX_HUB2_WEBHOOK_SECRET: {e}"));
+                WebhookSecrets::default()
+            }),
+        };
         let mut faults = Vec::new();
         for spec in self.faults.iter().filter(|s| !s.trim().is_empty()) {
             match Fault::parse(spec) {
@@ -165,6 +207,12 @@ impl SandboxArgs {
                 webhook_secret: self.webhook_secret.clone().map(SecretString::from),
                 countries: countries.clone(),
                 faults,
+                hub2: Hub2SandboxConfig {
+                    api_key: SecretString::from(self.sandbox_hub2_api_key.clone()),
+                    merchant_id: SecretString::from(self.sandbox_hub2_merchant_id.clone()),
+                    webhook_url: self.sandbox_hub2_webhook_url.clone(),
+                    webhook_secrets: hub2_webhook_secrets,
+                },
             },
         ))
     }

@@ -6,7 +6,6 @@ pub mod hub2;
 mod incoming_webhook;
 pub mod novasend;
 mod registry;
-pub mod sandbox;
 pub mod webhook_secrets;
 
 pub use incoming_webhook::{IncomingWebhook, WebhookTrigger};

@@ -32,6 +32,11 @@ impl WebhookSecrets {
         self.0.first()
     }
 
+    /// Newest first (for the sandbox, which signs with the newest two).
+    pub fn iter(&self) -> impl Iterator<Item = &SecretString> {
+        self.0.iter()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

@@ -16,6 +16,8 @@ mod refund;
 mod refund_mark;
 mod review_regressions;
 mod sandbox;
+mod sandbox_hub2;
+mod sandbox_hub2_direct;
 mod sandbox_journal;
 mod store_contract;
 mod store_faults;

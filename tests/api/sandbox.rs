@@ -2,7 +2,7 @@
 use crate::common::*;
 use payments_gateway::proto::{self as pb, PayinUpdate, StreamPayinUpdatesRequest};
 use payments_gateway::provider::WebhookSecrets;
-use payments_gateway::provider::sandbox::{ResponseShape, SandboxConfig};
+use payments_gateway::sandbox::{ResponseShape, SandboxConfig};
 use serde_json::{Value, json};
 use std::time::Duration;
 use tonic::Code;
@@ -11,7 +11,7 @@ const SANDBOX_KEY: &str = "sandbox-api-key";
 const SANDBOX_CLIENT: &str = "sandbox-api-client";
 
 /// Follows a payin's stream to its end; returns every status it reported.
-async fn statuses_until_final(
+pub(crate) async fn statuses_until_final(
     client: &mut pb::payments_service_client::PaymentsServiceClient<tonic::transport::Channel>,
     reference: &str,
 ) -> Vec<pb::PayinStatus> {
@@ -189,16 +189,14 @@ fn key() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-async fn standalone(
-    shape: ResponseShape,
-) -> (payments_gateway::provider::sandbox::SandboxHandle, Direct) {
+async fn standalone(shape: ResponseShape) -> (payments_gateway::sandbox::SandboxHandle, Direct) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let config = SandboxConfig {
         shape,
         step_delay: Duration::from_millis(50),
         ..Default::default()
     };
-    let handle = payments_gateway::provider::sandbox::start(listener, config).unwrap();
+    let handle = payments_gateway::sandbox::start(listener, config).unwrap();
     let direct = Direct {
         http: reqwest::Client::new(),
         base: handle.base_url(),

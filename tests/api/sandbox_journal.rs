@@ -1,10 +1,10 @@
 //! The sandbox's journal of processed writes and its `malformed_after` fault: what the
 //! fault simulation counts provider-side effects with.
-use payments_gateway::provider::sandbox::{JournalPage, SandboxConfig};
+use payments_gateway::sandbox::{JournalPage, SandboxConfig};
 use serde_json::{Value, json};
 
 struct Sandbox {
-    _handle: payments_gateway::provider::sandbox::SandboxHandle,
+    _handle: payments_gateway::sandbox::SandboxHandle,
     http: reqwest::Client,
     base: String,
 }
@@ -12,8 +12,7 @@ struct Sandbox {
 impl Sandbox {
     async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let handle =
-            payments_gateway::provider::sandbox::start(listener, SandboxConfig::default()).unwrap();
+        let handle = payments_gateway::sandbox::start(listener, SandboxConfig::default()).unwrap();
         Sandbox {
             base: handle.base_url(),
             _handle: handle,

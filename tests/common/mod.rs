@@ -160,7 +160,7 @@ pub fn test_config(
         hub2: None,
         hub2_webhook_secrets: Default::default(),
         sandbox_addr: "127.0.0.1:0".parse().unwrap(),
-        sandbox: payments_gateway::provider::sandbox::SandboxConfig::default(),
+        sandbox: payments_gateway::sandbox::SandboxConfig::default(),
         shutdown_grace: Duration::from_secs(1),
         countries: Countries::default(),
         routes: Default::default(),
@@ -428,7 +428,7 @@ pub fn with_metadata<T>(message: T, pairs: &[(&'static str, &str)]) -> tonic::Re
 /// The service over its in-process sandbox (no NOVASEND_BASE_URL), with quick steps.
 pub async fn spawn_with_sandbox(
     redis: &RedisServer,
-    sandbox: payments_gateway::provider::sandbox::SandboxConfig,
+    sandbox: payments_gateway::sandbox::SandboxConfig,
 ) -> TestApp {
     let mut config = test_config("http://unused.invalid", Some(redis.url()), test_settings());
     config.novasend = None;
@@ -436,8 +436,8 @@ pub async fn spawn_with_sandbox(
     TestApp::spawn(config).await
 }
 
-pub fn quick_sandbox() -> payments_gateway::provider::sandbox::SandboxConfig {
-    payments_gateway::provider::sandbox::SandboxConfig {
+pub fn quick_sandbox() -> payments_gateway::sandbox::SandboxConfig {
+    payments_gateway::sandbox::SandboxConfig {
         step_delay: Duration::from_millis(100),
         expiry: Duration::from_millis(1000),
         ..Default::default()

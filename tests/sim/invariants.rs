@@ -6,7 +6,7 @@ use super::clients::is_contract_code;
 use super::record::{Answer, CallRecord, Op, ReferenceInfo, Step, StreamEnd, StreamRecord};
 use super::truth::ProviderTruth;
 use payments_gateway::proto::{ConfirmationStatus, PayinStatus, TransactionStatus};
-use payments_gateway::provider::sandbox::JournalEntry;
+use payments_gateway::sandbox::JournalEntry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tonic::{Code, Status};
 

@@ -16,7 +16,7 @@ mod world;
 use calls::Calls;
 use clients::Merchant;
 use faults::{Scheduler, Targets};
-use payments_gateway::provider::sandbox::JournalPage;
+use payments_gateway::sandbox::JournalPage;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use report::Report;

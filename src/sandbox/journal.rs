@@ -10,21 +10,26 @@ const CAPACITY: usize = 200_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JournalEntry {
-    /// `create` or `refund`.
+    /// Novasend's `create` or `refund`; HUB2's `hub2_intent`, `hub2_payment` (the attempt:
+    /// the money step) or `hub2_authentication`.
     pub operation: String,
-    /// The merchant reference of a create, or the path reference of a refund.
+    /// The merchant reference of a create or an intent, or the path reference of a refund
+    /// (the intent id of a HUB2 attempt or authentication).
     pub reference: String,
-    /// For a refund: the merchant reference of the payin the path named, when it exists.
+    /// For a refund, an attempt or an authentication: the merchant reference of the payin
+    /// the path named, when it exists.
     #[serde(default)]
     pub payin_reference: Option<String>,
-    /// The `X-Idempotency-Key` header as sent (empty when missing).
+    /// The `X-Idempotency-Key` header as sent (empty when missing, and for HUB2, which has
+    /// none).
     pub idempotency_key: String,
     /// The status the sandbox answered (201, 409, 422 …), before any `*_after` fault.
     pub http_status: u16,
-    /// A create's amount; a refund's refunded amount (the requested one when refused).
+    /// A create's or an intent's amount; a refund's refunded amount (the requested one when
+    /// refused); the intent's amount for an attempt.
     #[serde(default)]
     pub amount: Option<i64>,
-    /// For a refund: the amount of the payin it refunds.
+    /// For a refund: the amount of the payin it refunds (of the intent, for HUB2).
     #[serde(default)]
     pub payin_amount: Option<i64>,
 }

@@ -1,20 +1,26 @@
-//! A Novasend-compatible sandbox with real state: sessions, status, refunds, a payment page
-//! for the payer, magic phone numbers, signed webhooks and fault injection.
-//! `payments-gateway sandbox` runs it alone; `serve` without NOVASEND_BASE_URL runs it in process.
+//! A provider sandbox with real state: a Novasend-compatible API (sessions, status, refunds)
+//! and HUB2's payment intents under `/hub2` (attempts, OTP, USSD and redirection), payer
+//! pages, magic phone numbers, signed webhooks and fault injection shared by both. It is a
+//! fake server, not a provider: `payments-gateway sandbox` runs it alone; `serve` without
+//! NOVASEND_BASE_URL runs it in process (`in_process`), for HUB2 too without HUB2_BASE_URL.
 
 mod api;
 mod control;
 mod faults;
+pub mod hub2;
+pub mod in_process;
 mod journal;
 mod page;
 mod state;
+mod webhooks;
 
 pub use faults::{Fault, FaultKind};
+pub use hub2::Hub2SandboxConfig;
 pub use journal::{JournalEntry, JournalPage};
 pub use state::ResponseShape;
+pub use webhooks::hub2_signature;
 
 use crate::domain::{Countries, Language};
-use crate::provider::novasend::webhook::{SIGNATURE_HEADER, sign};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware;
@@ -23,7 +29,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::Utc;
 use secrecy::SecretString;
-use serde_json::{Value, json};
+use serde_json::Value;
 use state::{Ledger, SandboxPayin, Step, error_json};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -49,6 +55,8 @@ pub struct SandboxConfig {
     pub countries: Countries,
     /// Faults active from the start.
     pub faults: Vec<Fault>,
+    /// HUB2's side: its credentials and webhooks (steps, expiry and faults are shared).
+    pub hub2: Hub2SandboxConfig,
 }
 
 impl Default for SandboxConfig {
@@ -64,6 +72,7 @@ impl Default for SandboxConfig {
             webhook_secret: None,
             countries: Countries::default(),
             faults: Vec::new(),
+            hub2: Hub2SandboxConfig::default(),
         }
     }
 }
@@ -72,6 +81,7 @@ struct Shared {
     config: SandboxConfig,
     base_url: String,
     ledger: Mutex<Ledger>,
+    intents: Mutex<hub2::state::Intents>,
     faults: Mutex<faults::Faults>,
     journal: Mutex<journal::Journal>,
     /// Requests served by route (`GET /v1/payin/{reference}` …), for `GET /_sandbox/stats`.
@@ -82,6 +92,10 @@ struct Shared {
 impl Shared {
     fn ledger(&self) -> MutexGuard<'_, Ledger> {
         self.ledger.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn intents(&self) -> MutexGuard<'_, hub2::state::Intents> {
+        self.intents.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn faults(&self) -> MutexGuard<'_, faults::Faults> {
@@ -138,6 +152,7 @@ pub fn start(listener: TcpListener, config: SandboxConfig) -> Result<SandboxHand
         base_url: format!("http://{address}"),
         config,
         ledger: Mutex::default(),
+        intents: Mutex::default(),
         faults: Mutex::new(faults),
         journal: Mutex::default(),
         stats: Mutex::default(),
@@ -147,6 +162,7 @@ pub fn start(listener: TcpListener, config: SandboxConfig) -> Result<SandboxHand
         .route("/v1/payin/sessions", post(api::create_session))
         .route("/v1/payin/{reference}", get(api::get_payin))
         .route("/v1/payin/{reference}/refund", post(api::refund))
+        .merge(hub2::api_routes())
         .layer(middleware::from_fn_with_state(
             shared.clone(),
             control::inject_faults,
@@ -160,6 +176,7 @@ pub fn start(listener: TcpListener, config: SandboxConfig) -> Result<SandboxHand
         .route("/pay/{token}", get(payment_page))
         .route("/pay/{token}/accept", post(accept))
         .route("/pay/{token}/decline", post(decline))
+        .merge(hub2::page_routes())
         .route(
             "/_sandbox/faults",
             get(control::list_faults)
@@ -174,7 +191,7 @@ pub fn start(listener: TcpListener, config: SandboxConfig) -> Result<SandboxHand
             tracing::error!("sandbox server failed: {e}");
         }
     });
-    tracing::info!(%address, "novasend sandbox listening");
+    tracing::info!(%address, "sandbox listening (Novasend, and HUB2 under /hub2)");
     Ok(SandboxHandle { address, task })
 }
 
@@ -248,13 +265,24 @@ fn apply(shared: &Arc<Shared>, id: &str, step: Step) -> bool {
     };
     let data = shared.render(payin);
     drop(ledger);
-    send_webhook(shared.clone(), event, data);
+    webhooks::novasend(shared.clone(), event, data);
     true
 }
 
-/// Plays a payin's next steps in the background, each after its delay; stops at the first
-/// step that no longer applies (the payer answered meanwhile).
+/// Plays a Novasend payin's next steps (see `play`).
 fn schedule(shared: Arc<Shared>, id: String, plan: Vec<(Duration, Step)>) {
+    play(shared, id, plan, apply);
+}
+
+/// Plays a payin's or an intent's next steps in the background, each after its delay;
+/// stops at the first step that no longer applies (the payer answered meanwhile). Bounded:
+/// a plan is a few steps, each a configured delay.
+fn play<S: Copy + Send + 'static>(
+    shared: Arc<Shared>,
+    id: String,
+    plan: Vec<(Duration, S)>,
+    apply: fn(&Arc<Shared>, &str, S) -> bool,
+) {
     if plan.is_empty() {
         return;
     }
@@ -264,30 +292,6 @@ fn schedule(shared: Arc<Shared>, id: String, plan: Vec<(Duration, Step)>) {
             if !apply(&shared, &id, step) {
                 return;
             }
-        }
-    });
-}
-
-fn send_webhook(shared: Arc<Shared>, event: &'static str, data: Value) {
-    let Some(url) = shared.config.webhook_url.clone() else {
-        return;
-    };
-    tokio::spawn(async move {
-        let body = json!({ "event": event, "data": data }).to_string();
-        let mut request = shared
-            .webhooks
-            .post(url)
-            .header(header::CONTENT_TYPE, "application/json");
-        if let Some(secret) = &shared.config.webhook_secret {
-            request = request.header(SIGNATURE_HEADER, sign(secret, body.as_bytes()));
-        }
-        match request.body(body).send().await {
-            Ok(response) => tracing::debug!(
-                event,
-                status = response.status().as_u16(),
-                "sandbox webhook delivered"
-            ),
-            Err(e) => tracing::warn!(event, "sandbox webhook not delivered: {}", e.without_url()),
         }
     });
 }

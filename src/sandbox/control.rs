@@ -1,6 +1,6 @@
-//! The sandbox's test controls: the fault middleware in front of the Novasend API, the
-//! `/_sandbox/faults` rules, the `/_sandbox/journal` of processed writes and the
-//! `/_sandbox/stats` of requests served by route (faulted ones included).
+//! The sandbox's test controls: the fault middleware in front of both APIs (Novasend's, and
+//! HUB2's under `/hub2`), the `/_sandbox/faults` rules, the `/_sandbox/journal` of processed
+//! writes and the `/_sandbox/stats` of requests served by route (faulted ones included).
 
 use super::faults::{Fault, FaultKind};
 use super::journal::JournalPage;
@@ -123,6 +123,16 @@ pub(super) async fn stats(State(shared): State<Arc<Shared>>) -> Json<serde_json:
 
 /// The API route template a path matches.
 fn route(path: &str) -> &'static str {
+    if let Some(rest) = path.strip_prefix("/hub2/payment-intents") {
+        return match rest.trim_start_matches('/') {
+            "" => "/hub2/payment-intents",
+            rest if rest.ends_with("/payments") => "/hub2/payment-intents/{id}/payments",
+            rest if rest.ends_with("/authentication") => {
+                "/hub2/payment-intents/{id}/authentication"
+            }
+            _ => "/hub2/payment-intents/{id}",
+        };
+    }
     match path.strip_prefix("/v1/payin/") {
         Some("sessions") => "/v1/payin/sessions",
         Some(rest) if rest.ends_with("/refund") => "/v1/payin/{reference}/refund",
@@ -142,5 +152,19 @@ mod tests {
             "/v1/payin/{reference}/refund"
         );
         assert_eq!(super::route("/elsewhere"), "other");
+        for (path, template) in [
+            ("/hub2/payment-intents", "/hub2/payment-intents"),
+            ("/hub2/payment-intents/pi_1", "/hub2/payment-intents/{id}"),
+            (
+                "/hub2/payment-intents/pi_1/payments",
+                "/hub2/payment-intents/{id}/payments",
+            ),
+            (
+                "/hub2/payment-intents/pi_1/authentication",
+                "/hub2/payment-intents/{id}/authentication",
+            ),
+        ] {
+            assert_eq!(super::route(path), template);
+        }
     }
 }
