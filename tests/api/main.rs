@@ -5,6 +5,7 @@
 mod common;
 
 mod attempts;
+mod behaviour;
 mod create;
 mod create_outcomes;
 mod errors;

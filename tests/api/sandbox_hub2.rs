@@ -353,3 +353,39 @@ async fn faults_apply_to_hub2_and_an_attempt_is_never_sent_twice() {
         "{stats}"
     );
 }
+
+/// An intent whose answer is lost is an orphan that charges no one (contract §9): the retry
+/// with the same key opens another intent and makes the one payment attempt on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_intent_is_left_as_an_orphan_and_the_retry_pays_once() {
+    let redis = RedisServer::start();
+    let app = spawn_with_sandbox(&redis, patient_sandbox()).await;
+    let sandbox = app.sandbox_url.clone().unwrap();
+    let mut client = app.client().await;
+    let added = reqwest::Client::new()
+        .post(format!("{sandbox}/_sandbox/faults"))
+        .json(&json!({"kind": "drop_after", "count": 1, "method": "POST",
+                      "path_prefix": "/hub2/payment-intents"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 201);
+    let lost = client
+        .create_payin(hub2_payin("h2-orphan", "+2250700000042", "orange"))
+        .await
+        .unwrap_err();
+    assert_eq!(lost.code(), Code::Unavailable, "{}", lost.message());
+    let paid = client
+        .create_payin(hub2_payin("h2-orphan", "+2250700000042", "orange"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(paid.status(), pb::PayinStatus::AwaitingConfirmation);
+    let writes = hub2_writes(&sandbox, "h2-orphan").await;
+    let count = |operation: &str| writes.iter().filter(|(o, _)| o == operation).count();
+    assert_eq!(
+        (count("hub2_intent"), count("hub2_payment")),
+        (2, 1),
+        "{writes:?}"
+    );
+}

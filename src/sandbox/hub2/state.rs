@@ -326,18 +326,9 @@ impl Intents {
         self.get(id)
     }
 
-    pub fn reference_used(&self, purchase_reference: &str) -> bool {
-        self.ids
-            .contains_key(&format!("reference:{purchase_reference}"))
-    }
-
     pub fn insert(&mut self, intent: Intent) {
         self.ids
             .insert(format!("token:{}", intent.token), intent.id.clone());
-        self.ids.insert(
-            format!("reference:{}", intent.purchase_reference),
-            intent.id.clone(),
-        );
         self.by_id.insert(intent.id.clone(), Box::new(intent));
     }
 }

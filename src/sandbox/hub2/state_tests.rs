@@ -265,13 +265,11 @@ fn silent_numbers_never_expire_and_others_wait_for_their_payer() {
 }
 
 #[test]
-fn intents_are_found_by_id_token_and_purchase_reference() {
+fn intents_are_found_by_id_and_token() {
     let mut intents = Intents::default();
     let intent = intent("+2250700000042");
     let (id, token) = (intent.id.clone(), intent.token.clone());
     intents.insert(intent);
-    assert!(intents.reference_used("order-1"));
-    assert!(!intents.reference_used("order-2"));
     assert_eq!(intents.by_token(&token).unwrap().id, id);
     assert!(intents.by_token(&id).is_none(), "an id is not a token");
     assert!(intents.get_mut(&id).is_some());
