@@ -15,6 +15,8 @@ use crate::domain::{CreatePayinInput, IDEMPOTENCY_METADATA, parse_lookup_referen
 use crate::payments::{Payments, PaymentsError};
 use crate::proto as pb;
 use crate::proto::payments_service_server::PaymentsService;
+use crate::provider::PaymentProvider;
+use crate::store::IdempotencyScope;
 use crate::store::attempt::Attempt;
 use crate::telemetry::metrics::{RPC_DURATION, RPC_REQUESTS, SHED};
 use idempotency::IdempotentCall;
@@ -244,6 +246,37 @@ impl PaymentsApi {
         .await
     }
 
+    /// The provider that takes `command` (§9): the router's, checked by that provider; or,
+    /// for a request its key already recorded, the provider it went to then, whatever the
+    /// routes say now (a retry or a replay must not be refused, nor sent elsewhere).
+    async fn provider_for(
+        &self,
+        command: &CreatePayinCommand,
+        key: &IdempotencyKey,
+        language: Language,
+    ) -> Result<Arc<dyn PaymentProvider>, Status> {
+        let providers = self.payments.providers();
+        let refused = match providers.route(command) {
+            Ok(provider) => return Ok(provider.clone()),
+            Err(violations) => violations,
+        };
+        let scope = IdempotencyScope {
+            operation: "create",
+            key: key.as_str(),
+        };
+        let recorded = self
+            .payments
+            .store()
+            .recorded_provider(scope, &command.fingerprint())
+            .await
+            .ok()
+            .flatten();
+        match recorded.and_then(|name| providers.get(&name).cloned()) {
+            Some(provider) => Ok(provider),
+            None => Err(error::invalid_request(&refused, language)),
+        }
+    }
+
     /// Runs `work` under the idempotency record of `call` (contract §3).
     async fn idempotent<M, W, Fut>(
         &self,
@@ -290,20 +323,10 @@ impl PaymentsApi {
         );
         let mut violations = parsed.as_ref().err().cloned().unwrap_or_default();
         let key = idempotency_key(&request, &r.idempotency_key, &mut violations);
-        // The provider that takes it, and what that provider finds wrong (§9).
-        let routed = parsed
-            .as_ref()
-            .ok()
-            .map(|c| self.payments.providers().route(c));
-        if let Some(Err(refused)) = &routed {
-            violations.0.extend(refused.0.iter().cloned());
-        }
-        let (Ok(command), Some(key), Some(Ok(provider)), true) =
-            (parsed, key, routed, violations.0.is_empty())
-        else {
+        let (Ok(command), Some(key), true) = (parsed, key, violations.0.is_empty()) else {
             return Err(error::invalid_request(&violations, language));
         };
-        let provider = provider.clone();
+        let provider = self.provider_for(&command, &key, language).await?;
         tracing::info!(reference = command.reference.as_str(), msisdn = %command.msisdn, amount = command.amount, "create payin");
         let call = IdempotentCall {
             operation: "create",

@@ -71,10 +71,13 @@ impl Payments {
         Ok(())
     }
 
-    /// The provider a create goes to: the one its record kept (the first attempt's route),
-    /// else, when an earlier attempt may have posted, the one holding its payin, else the
-    /// router's choice. A retry never switches provider: routes may change between attempts,
-    /// and the first provider may hold a payin already.
+    /// The provider a create goes to, so that a retry never switches provider (routes may
+    /// change between attempts, and the first provider may hold a payin already):
+    /// - a record taken over (an earlier attempt with this key ran): the provider it kept,
+    ///   else (a record older than providers) the cached payin's, else the default;
+    /// - a new record for a reference this key already held (its record expired): the
+    ///   cached payin's provider;
+    /// - otherwise the router's choice.
     async fn provider_of_create(
         &self,
         routed: &Arc<dyn PaymentProvider>,
@@ -82,15 +85,19 @@ impl Payments {
         posted_before: bool,
         command: &CreatePayinCommand,
     ) -> Result<Arc<dyn PaymentProvider>, PaymentsError> {
-        let kept = match (attempt.provider(), posted_before) {
-            (Some(name), _) => Some(name.to_owned()),
-            (None, false) => None,
-            // Claimed long ago (the record expired), or a record older than providers.
-            (None, true) => match self.store.load_payin(command.reference.as_str()).await? {
-                Some(cached) => Some(cached.provider),
-                None if attempt.resumed() => Some(self.providers.default_provider().name().into()),
-                None => None,
-            },
+        let cached_provider = || async {
+            let cached = self.store.load_payin(command.reference.as_str()).await?;
+            Ok::<_, PaymentsError>(cached.map(|p| p.provider))
+        };
+        let kept = match (attempt.resumed(), attempt.provider()) {
+            (true, Some(name)) => Some(name.to_owned()),
+            (true, None) => Some(
+                cached_provider()
+                    .await?
+                    .unwrap_or_else(|| self.providers.default_provider().name().into()),
+            ),
+            (false, _) if posted_before => cached_provider().await?,
+            (false, _) => None,
         };
         match kept {
             Some(name) if name != routed.name() => self
@@ -170,7 +177,18 @@ impl Payments {
             }
             // Refused: no payment exists, and what was opened charges no one, so the
             // merchant may fix the cause and retry the reference with a new key.
+            // HUB2 says an attempt exists that it does not list yet: one is under way.
+            Err(ProviderError::Conflict(message)) => {
+                tracing::warn!(reference, message, "payment step refused as a duplicate");
+                Err(PaymentsError::OutcomeSettling(
+                    self.settings.provider_call_bound(),
+                ))
+            }
+            // Refused: no payment exists, and the opened payin charges no one; it is dropped
+            // and the reference freed, so the merchant may fix the cause and retry with a
+            // new key, on a clean slate.
             Err(e) if e.created_nothing() => {
+                self.store.drop_payin(opened).await?;
                 self.free_reference(reference, attempt).await?;
                 Err(ProviderFailure::of(&**provider)(e).into())
             }
@@ -220,8 +238,8 @@ impl Payments {
     ) -> Result<Payin, PaymentsError> {
         let reference = command.reference.as_str();
         self.modify_guessing(reference, probably_new, |cached, now| {
-            // A cached payin that is another upstream object (another provider's, or an
-            // intent a refused payment step left) is replaced, never merged into.
+            // A cached payin of another provider is another upstream object: it is replaced,
+            // never merged into.
             let cached = cached.filter(|c| same_upstream_payin(c, &observed));
             let first = cached.is_none();
             let (mut payin, announce) = observe(
@@ -250,13 +268,10 @@ impl Payments {
     }
 }
 
-/// Whether `observed` is about the payin `cached` describes: the same provider, and the same
-/// provider reference wherever both are known.
+/// Whether `observed` may be about the payin `cached` describes: the same provider. (Not the
+/// same provider reference: Novasend names one payin `tr_…` or `mtr_…` by answer.)
 fn same_upstream_payin(cached: &Payin, observed: &ProviderPayin) -> bool {
     cached.provider == observed.provider
-        && (cached.provider_reference.is_empty()
-            || observed.provider_reference.is_empty()
-            || cached.provider_reference == observed.provider_reference)
 }
 
 /// Whether a payin the provider holds under the command's reference (found by

@@ -194,6 +194,20 @@ impl Store for MemoryStore {
         }))
     }
 
+    async fn recorded_provider(
+        &self,
+        scope: IdempotencyScope<'_>,
+        fingerprint: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(self.with(|state, _| {
+            state
+                .records
+                .get(&record_key(scope))
+                .filter(|r| r.fingerprint == fingerprint)
+                .and_then(|r| r.provider.clone())
+        }))
+    }
+
     async fn renew(
         &self,
         scope: IdempotencyScope<'_>,
@@ -329,6 +343,27 @@ impl Store for MemoryStore {
             true
         });
         Ok(saved)
+    }
+
+    async fn drop_payin(&self, payin: &Payin) -> Result<(), StoreError> {
+        self.with(|state, _| {
+            let current = state.payins.get(&payin.reference).map(|p| p.value.version);
+            if current != Some(payin.version) {
+                return;
+            }
+            state.payins.remove(&payin.reference);
+            let index = provider_index_key(&payin.provider, &payin.provider_reference);
+            if state
+                .provider_index
+                .get(&index)
+                .is_some_and(|r| r.value == payin.reference)
+            {
+                state.provider_index.remove(&index);
+            }
+            state.open_payins.remove(&payin.reference);
+            state.refund_marks.remove(&payin.reference);
+        });
+        Ok(())
     }
 
     fn changes(&self) -> broadcast::Receiver<ChangeNotice> {

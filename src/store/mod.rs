@@ -130,6 +130,14 @@ pub trait Store: Send + Sync + 'static {
         claim: Option<ReferenceClaim<'_>>,
     ) -> Result<Begin, StoreError>;
 
+    /// The provider the record of `scope` keeps, if the record exists for the same request
+    /// (`fingerprint`): where its first attempt went.
+    async fn recorded_provider(
+        &self,
+        scope: IdempotencyScope<'_>,
+        fingerprint: &str,
+    ) -> Result<Option<String>, StoreError>;
+
     /// Extends `owner`'s lease to `lease` from now, unless it already runs longer (a lease is
     /// never shortened). `false`: `owner` no longer holds the record (its lease ran out and
     /// another attempt took it over, or it was closed).
@@ -181,6 +189,11 @@ pub trait Store: Send + Sync + 'static {
         expected_version: u64,
         options: SaveOptions,
     ) -> Result<bool, StoreError>;
+
+    /// Forgets a cached payin that charges no one (an intent whose payment step was refused),
+    /// with its provider-reference index and its place on the reconciler's schedule, so that
+    /// a new create of the reference starts clean. Its version must still be `payin`'s.
+    async fn drop_payin(&self, payin: &Payin) -> Result<(), StoreError>;
 
     /// Every change any replica announces, as it arrives here.
     fn changes(&self) -> broadcast::Receiver<ChangeNotice>;

@@ -1,8 +1,8 @@
 //! One behavioural suite, written once and run against both providers (issue 10): the same
 //! calls through the service against the in-process sandbox simulating Novasend or HUB2 —
-//! create, idempotency, get and refresh, a stream driven by signed webhooks to a terminal
-//! status, polling coalesced across watchers, an unknown outcome reconciled without a
-//! second money write, and errors that leave no trace.
+//! create, idempotency, get and refresh, a stream driven by signed webhooks (checked, mid-
+//! rotation) to a terminal status, polling coalesced across watchers, an answer lost after
+//! the money write reconciled without a second write, and errors that leave no trace.
 
 use crate::common::*;
 use futures_util::StreamExt;
@@ -10,6 +10,7 @@ use payments_gateway::payments::PaymentsSettings;
 use payments_gateway::proto::{
     self as pb, CreatePayinRequest, GetPayinRequest, StreamPayinUpdatesRequest,
 };
+use payments_gateway::provider::WebhookSecrets;
 use payments_gateway::sandbox::{JournalPage, SandboxConfig};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -93,8 +94,15 @@ impl World {
         config.sandbox = SandboxConfig {
             step_delay: Duration::from_millis(100),
             expiry: Duration::from_secs(60),
+            // Novasend's webhooks signed with the newest of the service's secrets.
+            webhook_secret: Some("whsec_behaviour_new".into()),
             ..Default::default()
         };
+        // Signatures checked for both providers, each mid-rotation; the sandbox's HUB2 signs
+        // with the service's HUB2 secrets.
+        let secrets = WebhookSecrets::parse("whsec_behaviour_new,whsec_behaviour_old").unwrap();
+        config.webhook_secrets = secrets.clone();
+        config.hub2_webhook_secrets = secrets;
         let app = TestApp::spawn(config).await;
         let client = app.client().await;
         let sandbox = app.sandbox_url.clone().unwrap();

@@ -839,10 +839,8 @@ async fn a_timed_out_attempt_still_in_flight_is_not_doubled_by_a_retry() {
     assert_eq!(attempts, 1, "two payment attempts for one intent");
 }
 
-/// a refused payment step frees the reference but leaves its intent cached; once
-/// that intent is canceled (EXPIRED, terminal), a new key's create opens a fresh intent, but
-/// the never-backwards rule keeps the old EXPIRED payin: no payment attempt is sent and the
-/// new key is answered (and recorded) EXPIRED for a payin never tried.
+/// A refused payment step frees the reference and forgets its intent: a new key's create
+/// opens a fresh intent and pays on it, never answered with the abandoned one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_key_after_a_refused_step_is_not_answered_with_the_old_intent() {
     let mut s = setup(Duration::from_secs(5)).await;
@@ -859,18 +857,16 @@ async fn a_new_key_after_a_refused_step_is_not_answered_with_the_old_intent() {
         .unwrap_err();
     assert_eq!(refused.code(), Code::InvalidArgument);
     drop(refuse);
-    // The abandoned intent is canceled; a read learns it.
-    s.hub2.set(|i| i.status = "canceled".into());
-    let seen = s
+    // The refused intent charges no one: it is forgotten, not kept to answer later creates.
+    let gone = s
         .client
         .get_payin(GetPayinRequest {
             reference: "order-h2".into(),
-            refresh: true,
+            refresh: false,
         })
         .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(seen.status(), pb::PayinStatus::Expired);
+        .unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound);
     // The merchant fixed the cause and retries the reference with a new key.
     s.hub2
         .attempts_answered_with(ResponseTemplate::new(200), 0)
@@ -892,5 +888,89 @@ async fn a_new_key_after_a_refused_step_is_not_answered_with_the_old_intent() {
         ),
         (Some(pb::PayinStatus::AwaitingConfirmation), 2),
         "{created:?}"
+    );
+}
+
+/// Routes that change under a key's life: the same request with the same key is replayed
+/// (not refused by the new route's checks), and once its record has expired while its
+/// reference stays claimed, a retry still goes to the provider holding the payin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_keeps_its_provider_when_the_routes_change() {
+    let redis = RedisServer::start();
+    let novasend = MockServer::start().await;
+    let hub2 = Hub2::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/payin/sessions"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(payin_2026(
+            "order-h2",
+            "processing",
+            "none",
+        )))
+        .mount(&novasend)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/payin/order-h2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(payin_2026(
+            "order-h2",
+            "processing",
+            "none",
+        )))
+        .mount(&novasend)
+        .await;
+    let old = TestApp::spawn(test_config(
+        &novasend.uri(),
+        Some(redis.url()),
+        test_settings(),
+    ))
+    .await;
+    let mut config = test_config(&novasend.uri(), Some(redis.url()), test_settings());
+    config.hub2 = Some(Hub2Config {
+        base_url: hub2.server.uri().parse().unwrap(),
+        api_key: "hub2-key".into(),
+        merchant_id: "m_test".into(),
+        environment: Hub2Environment::Sandbox,
+        timeout: Duration::from_secs(2),
+    });
+    config.routes = Routes::parse("CI:hub2,*:novasend").unwrap();
+    let new = TestApp::spawn(config).await;
+
+    // Made when CI went to Novasend (no operator: Novasend needs none).
+    let first = create_request("order-h2", "key-k");
+    let created = old
+        .client()
+        .await
+        .create_payin(first.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.provider(), pb::Provider::Novasend);
+    // Now CI goes to HUB2, which needs an operator: the same request is still replayed.
+    let replayed = new
+        .client()
+        .await
+        .create_payin(first)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(replayed, created);
+
+    // The record expires (24 h) while the reference stays claimed with its payin (30 days).
+    redis.command(&["DEL", "pgw:idem:create:key-k"]);
+    let later = CreatePayinRequest {
+        operator: "orange".into(),
+        ..create_request("order-h2", "key-k")
+    };
+    let again = new
+        .client()
+        .await
+        .create_payin(later)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.provider(), pb::Provider::Novasend);
+    assert_eq!(again.provider_reference, created.provider_reference);
+    assert!(
+        hub2.server.received_requests().await.unwrap().is_empty(),
+        "nothing was asked of HUB2"
     );
 }

@@ -12,7 +12,8 @@ use payments_gateway::domain::{
 use payments_gateway::store::memory::MemoryStore;
 use payments_gateway::store::redis::RedisStore;
 use payments_gateway::store::{
-    Begin, ChangeNotice, Claim, IdempotencyScope, PollLease, SaveOptions, Store, StoredOutcome,
+    Begin, ChangeNotice, Claim, IdempotencyScope, PollLease, ReferenceClaim, SaveOptions, Store,
+    StoredOutcome,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -293,12 +294,82 @@ fn outcome() -> StoredOutcome {
     }
 }
 
+async fn a_dropped_payin_leaves_nothing_and_records_keep_their_provider(store: Arc<dyn Store>) {
+    let mut orphan = Payin::first_seen(
+        "order-orphan",
+        "CI",
+        "",
+        observed("hub2", "pi_9", PayinStatus::Pending),
+        Utc::now(),
+    );
+    assert!(save(&store, &mut orphan, false).await);
+    let mut stale = orphan.clone();
+    stale.version += 7;
+    store.drop_payin(&stale).await.unwrap();
+    assert!(
+        store.load_payin("order-orphan").await.unwrap().is_some(),
+        "another version stays"
+    );
+    store.drop_payin(&orphan).await.unwrap();
+    assert_eq!(store.load_payin("order-orphan").await.unwrap(), None);
+    assert_eq!(
+        store.reference_for_provider("hub2", "pi_9").await.unwrap(),
+        None
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        store
+            .claim_due_reconciliations(10, Duration::from_secs(30))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let scope = IdempotencyScope {
+        operation: "create",
+        key: "routed-key",
+    };
+    assert_eq!(store.recorded_provider(scope, "fp").await.unwrap(), None);
+    let claim = ReferenceClaim {
+        reference: "order-routed",
+        ttl: Duration::from_secs(60),
+        provider: "hub2",
+    };
+    let begun = store
+        .begin(
+            scope,
+            "fp",
+            Duration::from_secs(5),
+            Duration::from_secs(60),
+            Some(claim),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(begun, Begin::Acquired(ref a) if a.provider.as_deref() == Some("hub2")));
+    assert_eq!(
+        store
+            .recorded_provider(scope, "fp")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("hub2")
+    );
+    assert_eq!(
+        store
+            .recorded_provider(scope, "another request")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
 /// Each part on an empty store of its kind.
 async fn the_whole_contract(empty: impl Fn() -> Arc<dyn Store>) {
     payins_are_compare_and_set_indexed_per_provider_and_announced(empty()).await;
     refund_marks_and_poll_leases(empty()).await;
     the_reconciler_s_schedule_follows_open_payins(empty()).await;
     idempotency_records_replay_refuse_and_resume(empty()).await;
+    a_dropped_payin_leaves_nothing_and_records_keep_their_provider(empty()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

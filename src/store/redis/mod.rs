@@ -192,6 +192,25 @@ impl Store for RedisStore {
         }
     }
 
+    async fn recorded_provider(
+        &self,
+        scope: IdempotencyScope<'_>,
+        fingerprint: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let (recorded_fingerprint, provider): (Option<String>, Option<String>) = self
+            .query(
+                "recorded_provider",
+                redis::cmd("HMGET")
+                    .arg(record_key(scope))
+                    .arg("fp")
+                    .arg("provider"),
+            )
+            .await?;
+        Ok(provider
+            .filter(|p| !p.is_empty())
+            .filter(|_| recorded_fingerprint.as_deref() == Some(fingerprint)))
+    }
+
     async fn renew(
         &self,
         scope: IdempotencyScope<'_>,
@@ -311,6 +330,24 @@ impl Store for RedisStore {
             )
             .await?;
         Ok(saved == 1)
+    }
+
+    async fn drop_payin(&self, payin: &Payin) -> Result<(), StoreError> {
+        let _: i64 = self
+            .run(
+                "drop_payin",
+                DROP_PAYIN
+                    .key(payin_key(&payin.reference))
+                    .key(provider_index_key(
+                        &payin.provider,
+                        &payin.provider_reference,
+                    ))
+                    .key(OPEN_PAYINS_KEY)
+                    .arg(payin.version)
+                    .arg(&payin.reference),
+            )
+            .await?;
+        Ok(())
     }
 
     fn changes(&self) -> broadcast::Receiver<ChangeNotice> {

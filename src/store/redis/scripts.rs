@@ -137,6 +137,20 @@ return 1
     )
 });
 
+/// Drops a payin (KEYS[1]) still at version ARGV[1], its provider-reference index KEYS[2]
+/// when it still names the payin's reference ARGV[2], and its schedule entry in KEYS[3].
+pub static DROP_PAYIN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
+redis.call('ZREM', KEYS[3], ARGV[2])
+return 1
+",
+    )
+});
+
 pub static CLAIM_DUE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
