@@ -158,6 +158,16 @@ struct Setup {
     _redis: RedisServer,
 }
 
+fn hub2_config(hub2: &Hub2, timeout: Duration) -> Hub2Config {
+    Hub2Config {
+        base_url: hub2.server.uri().parse().unwrap(),
+        api_key: "hub2-key".into(),
+        merchant_id: "m_test".into(),
+        environment: Hub2Environment::Sandbox,
+        timeout,
+    }
+}
+
 async fn setup(timeout: Duration) -> Setup {
     let redis = RedisServer::start();
     let novasend = MockServer::start().await;
@@ -165,13 +175,7 @@ async fn setup(timeout: Duration) -> Setup {
     let mut settings = test_settings();
     settings.upstream_timeout = timeout;
     let mut config = test_config(&novasend.uri(), Some(redis.url()), settings);
-    config.hub2 = Some(Hub2Config {
-        base_url: hub2.server.uri().parse().unwrap(),
-        api_key: "hub2-key".into(),
-        merchant_id: "m_test".into(),
-        environment: Hub2Environment::Sandbox,
-        timeout,
-    });
+    config.hub2 = Some(hub2_config(&hub2, timeout));
     config.hub2_webhook_secrets = WebhookSecrets::parse("whsec_new,whsec_old").unwrap();
     config.routes = Routes::parse("CI:hub2,*:novasend").unwrap();
     let app = TestApp::spawn(config).await;
@@ -656,12 +660,10 @@ async fn confirm_payin_refuses_payins_without_an_otp_and_unknown_ones() {
     assert!(s.hub2.server.received_requests().await.unwrap().is_empty());
 }
 
-// Regressions found by a review of the HUB2 change.
+// Regressions found by reviews of the HUB2 change.
 
-/// a HUB2 payment step refused (4xx) frees the reference but leaves the HUB2
-/// intent cached; a new key that sends the same reference to Novasend gets a payin that
-/// says "HUB2" while holding Novasend's reference, so every later read goes to the wrong
-/// provider.
+/// After a refused HUB2 payment step, a new key sending the reference to Novasend gets a
+/// payin that names Novasend, and later reads go to Novasend, never to HUB2.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_novasend_payin_after_a_refused_hub2_step_names_its_real_provider() {
     let mut s = setup(Duration::from_secs(5)).await;
@@ -724,10 +726,9 @@ async fn a_novasend_payin_after_a_refused_hub2_step_names_its_real_provider() {
     );
 }
 
-/// the route is not part of the fingerprint nor of the record, so a same-key
-/// retry of an unknown Novasend create that lands on a replica routing the country to
-/// HUB2 (a rolling change of PAYMENTS_ROUTES) opens a HUB2 payin and sends a payment
-/// attempt, while Novasend may hold the first one.
+/// A same-key retry of an unknown Novasend create that lands on a replica routing the
+/// country to HUB2 (a rolling change of PAYMENTS_ROUTES) stays with Novasend, which may
+/// hold the first payin: nothing is sent to HUB2.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_never_switches_provider_after_an_unknown_outcome() {
     let redis = RedisServer::start();
@@ -757,13 +758,7 @@ async fn a_retry_never_switches_provider_after_an_unknown_outcome() {
     .await;
     // New replica: CI to HUB2.
     let mut config = test_config(&novasend.uri(), Some(redis.url()), settings);
-    config.hub2 = Some(Hub2Config {
-        base_url: hub2.server.uri().parse().unwrap(),
-        api_key: "hub2-key".into(),
-        merchant_id: "m_test".into(),
-        environment: Hub2Environment::Sandbox,
-        timeout: Duration::from_secs(2),
-    });
+    config.hub2 = Some(hub2_config(&hub2, Duration::from_secs(2)));
     config.routes = Routes::parse("CI:hub2,*:novasend").unwrap();
     let new = TestApp::spawn(config).await;
 
@@ -795,9 +790,9 @@ async fn a_retry_never_switches_provider_after_an_unknown_outcome() {
     );
 }
 
-/// the payment step times out on our side while HUB2 is still working on it; the
-/// record is released at once, the caller's retry reads `payments[]` before HUB2 has
-/// recorded the first attempt, and sends a second one.
+/// The payment step times out on our side while HUB2 is still working on it: the record
+/// stays held until that attempt would surely show in `payments[]`, so the caller's
+/// immediate retry cannot send a second one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_out_attempt_still_in_flight_is_not_doubled_by_a_retry() {
     let mut s = setup(Duration::from_millis(500)).await;
@@ -924,13 +919,7 @@ async fn a_key_keeps_its_provider_when_the_routes_change() {
     ))
     .await;
     let mut config = test_config(&novasend.uri(), Some(redis.url()), test_settings());
-    config.hub2 = Some(Hub2Config {
-        base_url: hub2.server.uri().parse().unwrap(),
-        api_key: "hub2-key".into(),
-        merchant_id: "m_test".into(),
-        environment: Hub2Environment::Sandbox,
-        timeout: Duration::from_secs(2),
-    });
+    config.hub2 = Some(hub2_config(&hub2, Duration::from_secs(2)));
     config.routes = Routes::parse("CI:hub2,*:novasend").unwrap();
     let new = TestApp::spawn(config).await;
 
