@@ -10,6 +10,8 @@ mod create;
 mod create_outcomes;
 mod errors;
 mod hub2;
+mod hub2_fake;
+mod hub2_regressions;
 mod idempotency;
 mod production;
 mod providers;
