@@ -54,6 +54,20 @@ impl Outcome {
         self.latency.value_at_quantile(q)
     }
 
+    /// Counts one call: its latency if it succeeded, else its kind of failure (a call cut at
+    /// `CALL_TIMEOUT` is a "timeout").
+    pub fn record<E>(&mut self, result: Result<Result<(), String>, E>, latency: Duration) {
+        match result {
+            Ok(Ok(())) => {
+                self.calls += 1;
+                let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+                self.latency.saturating_record(us.max(1));
+            }
+            Ok(Err(kind)) => *self.errors.entry(kind).or_default() += 1,
+            Err(_) => *self.errors.entry("timeout".into()).or_default() += 1,
+        }
+    }
+
     pub fn error_count(&self) -> u64 {
         self.errors.values().sum()
     }
@@ -155,16 +169,7 @@ where
                 if ended > deadline {
                     break;
                 }
-                match result {
-                    Ok(Ok(())) => {
-                        outcome.calls += 1;
-                        let us = u64::try_from(ended.duration_since(begun).as_micros())
-                            .unwrap_or(u64::MAX);
-                        outcome.latency.saturating_record(us.max(1));
-                    }
-                    Ok(Err(kind)) => *outcome.errors.entry(kind).or_default() += 1,
-                    Err(_) => *outcome.errors.entry("timeout".into()).or_default() += 1,
-                }
+                outcome.record(result, ended.duration_since(begun));
             }
             outcome
         }));
@@ -221,13 +226,7 @@ where
     }
     while let Some(ended) = calls.join_next().await {
         match ended {
-            Ok((Ok(Ok(())), latency)) => {
-                outcome.calls += 1;
-                let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-                outcome.latency.saturating_record(us.max(1));
-            }
-            Ok((Ok(Err(kind)), _)) => *outcome.errors.entry(kind).or_default() += 1,
-            Ok((Err(_), _)) => *outcome.errors.entry("timeout".into()).or_default() += 1,
+            Ok((result, latency)) => outcome.record(result, latency),
             Err(_) => *outcome.errors.entry("panic".into()).or_default() += 1,
         }
     }
