@@ -50,8 +50,9 @@ where
     use tracing::Instrument;
     let settings = settings.clone();
     // The work keeps the caller's span (and trace) although it runs in its own task.
+    // Boxed, like the work inside: the task moves its future several times (rust-lang/rust#62958).
     let task =
-        tokio::spawn(
+        tokio::spawn(Box::pin(
             async move {
                 let scope = IdempotencyScope {
                     operation: call.operation,
@@ -73,14 +74,14 @@ where
                         Acquisition::Replay(outcome) => return replay(outcome),
                     };
                 // The status is made once: the caller gets exactly what a replay will get.
-                let result = work(attempt.clone())
+                let result = Box::pin(work(attempt.clone()))
                     .await
                     .map_err(|e| (error::disposition(&e), error::to_status(&e, language)));
                 drop(keep_alive);
                 keep(&*store, &attempt, result, &settings, language).await
             }
             .instrument(tracing::Span::current()),
-        );
+        ));
     task.await.unwrap_or_else(|e| {
         tracing::error!("idempotent task failed: {e}");
         Err(Status::internal("internal error"))

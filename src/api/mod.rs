@@ -50,7 +50,9 @@ impl PaymentsApi {
         }
     }
 
-    /// Runs one RPC within the replica's bound on calls in progress.
+    /// Runs one RPC within the replica's bound on calls in progress. Callers box `call`: a
+    /// future passed through async layers is copied into each of them (rust-lang/rust#62958),
+    /// and a create's grew to 92 KB, copied several times per call.
     async fn bounded<R>(
         &self,
         method: &'static str,
@@ -170,8 +172,12 @@ impl PaymentsService for PaymentsApi {
         request: Request<pb::CreatePayinRequest>,
     ) -> Result<Response<pb::Payin>, Status> {
         let metadata = request.metadata().clone();
-        self.bounded("CreatePayin", &metadata, self.create_payin_call(request))
-            .await
+        self.bounded(
+            "CreatePayin",
+            &metadata,
+            Box::pin(self.create_payin_call(request)),
+        )
+        .await
     }
 
     async fn get_payin(
@@ -179,8 +185,12 @@ impl PaymentsService for PaymentsApi {
         request: Request<pb::GetPayinRequest>,
     ) -> Result<Response<pb::Payin>, Status> {
         let metadata = request.metadata().clone();
-        self.bounded("GetPayin", &metadata, self.get_payin_call(request))
-            .await
+        self.bounded(
+            "GetPayin",
+            &metadata,
+            Box::pin(self.get_payin_call(request)),
+        )
+        .await
     }
 
     type StreamPayinUpdatesStream = stream::UpdateStream;
@@ -205,7 +215,7 @@ impl PaymentsService for PaymentsApi {
         request: Request<pb::RefundRequest>,
     ) -> Result<Response<pb::Refund>, Status> {
         let metadata = request.metadata().clone();
-        self.bounded("Refund", &metadata, self.refund_call(request))
+        self.bounded("Refund", &metadata, Box::pin(self.refund_call(request)))
             .await
     }
 
@@ -214,8 +224,12 @@ impl PaymentsService for PaymentsApi {
         request: Request<pb::ConfirmPayinRequest>,
     ) -> Result<Response<pb::Payin>, Status> {
         let metadata = request.metadata().clone();
-        self.bounded("ConfirmPayin", &metadata, self.confirm_payin_call(request))
-            .await
+        self.bounded(
+            "ConfirmPayin",
+            &metadata,
+            Box::pin(self.confirm_payin_call(request)),
+        )
+        .await
     }
 }
 
