@@ -96,7 +96,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Ok(guard) => guard,
         Err(e) => return bad_configuration(vec![e]),
     };
-    let simulates_hub2 = config.sandbox_simulates_hub2();
+    let simulated = sandbox::in_process::stands_in_for(&config.providers.without_api());
+    let simulates_hub2 = simulated.contains(&payments_gateway::provider::hub2::NAME);
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => {

@@ -10,9 +10,7 @@ use crate::events::watchers::Watchers;
 use crate::events::webhook::WebhookState;
 use crate::payments::Payments;
 use crate::proto::payments_service_server::{PaymentsService, PaymentsServiceServer};
-use crate::provider::hub2::{self, Hub2Client};
-use crate::provider::novasend::{self, NovasendClient};
-use crate::provider::{PaymentProvider, Providers};
+use crate::provider::Providers;
 use crate::sandbox::{self, SandboxHandle};
 use crate::store::Store;
 use crate::store::memory::MemoryStore;
@@ -71,31 +69,12 @@ impl Application {
         };
         let grpc_listener = bind(config.grpc_addr, "gRPC").await?;
         let http_listener = bind(config.http_addr, "HTTP").await?;
-        let (mut hub2, mut hub2_webhook_secrets) =
-            (config.hub2.clone(), config.hub2_webhook_secrets.clone());
-        let (novasend, sandbox) = match config.novasend.clone() {
-            Some(novasend) => (novasend, None),
-            None => {
-                let started = sandbox::in_process::start(&config, &http_listener).await?;
-                if let Some((simulated, secrets)) = started.hub2 {
-                    (hub2, hub2_webhook_secrets) = (Some(simulated), secrets);
-                }
-                (started.novasend, Some(started.handle))
-            }
-        };
-        tracing::info!(base_url = %novasend.base_url, "novasend provider");
-        // The registry: one line per provider; the first answers payins naming none.
-        let mut enabled: Vec<Arc<dyn PaymentProvider>> =
-            vec![Arc::new(NovasendClient::new(novasend)?)];
-        if let Some(hub2) = hub2 {
-            if hub2_webhook_secrets.is_empty() {
-                tracing::warn!(
-                    "HUB2_WEBHOOK_SECRET is unset: HUB2 webhook signatures are not checked"
-                );
-            }
-            enabled.push(Arc::new(Hub2Client::new(hub2)?));
-        }
-        let providers = Providers::new(enabled, config.routes.clone())?;
+        // The sandbox fills in the providers it stands in for before they are registered.
+        let mut providers = config.providers.clone();
+        let sandbox =
+            sandbox::in_process::stand_in(&config, &mut providers, &http_listener).await?;
+        let enabled = providers.enable()?;
+        let providers = Providers::new(enabled.providers, config.routes.clone())?;
         let payments = Payments::new(store.clone(), providers, config.payments.clone());
 
         let watchers = Watchers::start(&store);
@@ -108,14 +87,7 @@ impl Application {
         };
         let api = PaymentsApi::new(payments.clone(), config.countries.clone(), streams)
             .with_max_in_flight(config.limits.max_in_flight);
-        if config.webhook_secrets.is_empty() {
-            tracing::warn!("NOVASEND_WEBHOOK_SECRET is unset: webhook signatures are not checked");
-        }
-        let webhook_secrets = [
-            (novasend::NAME, config.webhook_secrets.clone()),
-            (hub2::NAME, hub2_webhook_secrets),
-        ];
-        let webhooks = WebhookState::new(payments.clone(), webhook_secrets.into());
+        let webhooks = WebhookState::new(payments.clone(), enabled.webhook_secrets);
         let http = crate::http::router(webhooks, store.clone(), payments.providers().clone());
         if config.auth_tokens.is_empty() {
             tracing::warn!("PAYMENTS_AUTH_TOKENS is unset: callers are not authenticated");

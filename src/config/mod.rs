@@ -3,9 +3,7 @@
 //! each component checks its own variables and returns all of its errors.
 
 mod auth;
-mod hub2;
 mod limits;
-mod novasend;
 mod parse;
 mod payments;
 mod sandbox;
@@ -14,16 +12,16 @@ mod telemetry;
 mod tls;
 
 pub use limits::Limits;
+pub(crate) use parse::read_secret;
 pub use sandbox::SandboxArgs;
 pub use store::StoreConfig;
 pub use tls::TlsConfig;
 
 use crate::domain::{Countries, Routes};
 use crate::payments::PaymentsSettings;
-use crate::provider::WebhookSecrets;
-use crate::provider::hub2::Hub2Config;
-use crate::provider::novasend::NovasendConfig;
+use crate::provider::catalog::{self, ProviderArgs, ProviderConfigs};
 use crate::sandbox::SandboxConfig;
+use crate::sandbox::in_process::stands_in_for;
 use crate::telemetry::{LogFormat, OtlpConfig};
 use clap::Args;
 use parse::parse_addr;
@@ -43,43 +41,9 @@ pub struct ServeArgs {
     /// redis:// or rediss:// URL; unset = in-process store (one replica only).
     #[arg(long, env = "PAYMENTS_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
-    /// Novasend base URL, e.g. https://business.novasend.app.
-    #[arg(long, env = "NOVASEND_BASE_URL")]
-    pub novasend_base_url: Option<String>,
-    #[arg(long, env = "NOVASEND_API_KEY", hide_env_values = true)]
-    pub novasend_api_key: Option<String>,
-    #[arg(long, env = "NOVASEND_API_KEY_FILE")]
-    pub novasend_api_key_file: Option<String>,
-    #[arg(long, env = "NOVASEND_API_CLIENT", hide_env_values = true)]
-    pub novasend_api_client: Option<String>,
-    #[arg(long, env = "NOVASEND_API_CLIENT_FILE")]
-    pub novasend_api_client_file: Option<String>,
-    /// Enables webhook signature checks; several comma-separated secrets (newest first)
-    /// during a rotation.
-    #[arg(long, env = "NOVASEND_WEBHOOK_SECRET", hide_env_values = true)]
-    pub novasend_webhook_secret: Option<String>,
-    #[arg(long, env = "NOVASEND_WEBHOOK_SECRET_FILE")]
-    pub novasend_webhook_secret_file: Option<String>,
-    /// HUB2 base URL; unset = HUB2 not enabled (simulated by the sandbox when
-    /// NOVASEND_BASE_URL is unset too).
-    #[arg(long, env = "HUB2_BASE_URL")]
-    pub hub2_base_url: Option<String>,
-    #[arg(long, env = "HUB2_API_KEY", hide_env_values = true)]
-    pub hub2_api_key: Option<String>,
-    #[arg(long, env = "HUB2_API_KEY_FILE")]
-    pub hub2_api_key_file: Option<String>,
-    #[arg(long, env = "HUB2_MERCHANT_ID", hide_env_values = true)]
-    pub hub2_merchant_id: Option<String>,
-    #[arg(long, env = "HUB2_MERCHANT_ID_FILE")]
-    pub hub2_merchant_id_file: Option<String>,
-    /// live or sandbox (HUB2's own test mode).
-    #[arg(long, env = "HUB2_ENVIRONMENT", default_value = "live")]
-    pub hub2_environment: String,
-    /// Enables HUB2 webhook signature checks; several comma-separated secrets in a rotation.
-    #[arg(long, env = "HUB2_WEBHOOK_SECRET", hide_env_values = true)]
-    pub hub2_webhook_secret: Option<String>,
-    #[arg(long, env = "HUB2_WEBHOOK_SECRET_FILE")]
-    pub hub2_webhook_secret_file: Option<String>,
+    /// Every provider's variables (NOVASEND_*, HUB2_* …), each provider's own.
+    #[command(flatten)]
+    pub providers: ProviderArgs,
     /// Polling period for non-terminal payins (at least 5s).
     #[arg(long, env = "PAYMENTS_POLL_INTERVAL", default_value = "5s")]
     pub poll_interval: String,
@@ -165,15 +129,11 @@ pub struct Config {
     pub grpc_addr: SocketAddr,
     pub http_addr: SocketAddr,
     pub store: StoreConfig,
-    /// `None`: the built-in sandbox, started in process on `sandbox_addr`.
-    pub novasend: Option<NovasendConfig>,
+    /// Every provider's settings; one without an API is not enabled, unless the built-in
+    /// sandbox, started in process on `sandbox_addr`, stands in for it.
+    pub providers: ProviderConfigs,
     pub sandbox_addr: SocketAddr,
     pub sandbox: SandboxConfig,
-    /// Empty: webhook signatures are not checked.
-    pub webhook_secrets: WebhookSecrets,
-    /// `None`: HUB2 is not enabled.
-    pub hub2: Option<Hub2Config>,
-    pub hub2_webhook_secrets: WebhookSecrets,
     pub shutdown_grace: Duration,
     pub countries: Countries,
     /// Checked against the enabled providers when they are registered.
@@ -204,12 +164,11 @@ impl Config {
         // Zero when it is bad itself; read alone so that the request timeout is still
         // checked against it when another duration is bad.
         let upstream_timeout = payments::upstream_timeout(args).unwrap_or(Duration::ZERO);
-        let novasend = keep(e, novasend::read_novasend(args, upstream_timeout));
-        let hub2 = keep(e, hub2::read_hub2(args, upstream_timeout));
-        let hub2_enabled = hub2::hub2_enabled(args);
+        let providers = keep(e, args.providers.read(upstream_timeout));
+        let enabled = enabled_providers(&args.providers);
         let routes = keep(
             e,
-            named("PAYMENTS_ROUTES", read_routes(&args.routes, hub2_enabled)),
+            named("PAYMENTS_ROUTES", read_routes(&args.routes, &enabled)),
         );
         let countries = countries.unwrap_or_default();
         let sandbox = keep(e, args.sandbox.to_config(&countries));
@@ -221,21 +180,13 @@ impl Config {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let (novasend, webhook_secrets) = novasend.expect("checked");
-        let (hub2, hub2_webhook_secrets) = hub2.expect("checked");
         let (payments, shutdown_grace) = payments.expect("checked");
-        let (sandbox_addr, mut sandbox) = sandbox.expect("checked");
-        if sandbox.webhook_secret.is_none() {
-            sandbox.webhook_secret = webhook_secrets.first().cloned();
-        }
+        let (sandbox_addr, sandbox) = sandbox.expect("checked");
         Ok(Config {
             grpc_addr: grpc_addr.expect("checked"),
             http_addr: http_addr.expect("checked"),
             store: store.expect("checked"),
-            novasend,
-            webhook_secrets,
-            hub2,
-            hub2_webhook_secrets,
+            providers: providers.expect("checked"),
             shutdown_grace,
             countries,
             routes: routes.expect("checked"),
@@ -251,14 +202,21 @@ impl Config {
     }
 }
 
-/// The routes, each to a provider this configuration enables (Novasend always: its sandbox
-/// stands in when it has no URL; HUB2 with its URL, or when the sandbox stands in for both).
-fn read_routes(raw: &str, hub2_enabled: bool) -> Result<Routes, String> {
-    use crate::provider::{hub2, novasend};
-    let enabled: Vec<&str> = [(novasend::NAME, true), (hub2::NAME, hub2_enabled)]
-        .into_iter()
-        .filter_map(|(name, on)| on.then_some(name))
-        .collect();
+/// The providers this configuration enables: each with a base URL, and each the in-process
+/// sandbox stands in for. From the raw values, so that a bad URL is one error, not a route's
+/// too.
+fn enabled_providers(args: &ProviderArgs) -> Vec<&'static str> {
+    let without_url = args.without_base_url();
+    let simulated = stands_in_for(&without_url);
+    catalog::NAMES
+        .iter()
+        .copied()
+        .filter(|name| !without_url.contains(name) || simulated.contains(name))
+        .collect()
+}
+
+/// The routes, each to a provider this configuration enables.
+fn read_routes(raw: &str, enabled: &[&str]) -> Result<Routes, String> {
     let routes = Routes::parse(raw)?;
     if let Some(name) = routes.providers().find(|name| !enabled.contains(name)) {
         return Err(format!(
@@ -280,10 +238,10 @@ fn keep<T>(errors: &mut Vec<String>, result: Result<T, Vec<String>>) -> Option<T
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    pub(super) fn defaults() -> ServeArgs {
+    pub(crate) fn defaults() -> ServeArgs {
         use clap::Parser;
         #[derive(Parser)]
         struct Wrapper {
@@ -299,21 +257,21 @@ mod tests {
         assert_eq!(config.payments.poll_interval, Duration::from_secs(5));
         assert_eq!(config.payments.upstream_timeout, Duration::from_secs(30));
         assert_eq!(config.payments.idempotency_ttl, Duration::from_secs(86_400));
-        assert!(config.novasend.is_none());
+        assert_eq!(config.providers.without_api(), catalog::NAMES);
     }
 
     #[test]
     fn reports_one_line_per_bad_variable() {
-        let args = ServeArgs {
+        let mut args = ServeArgs {
             grpc_addr: "nowhere".into(),
             poll_interval: "4s".into(),
             upstream_timeout: "31s".into(),
             log_format: "xml".into(),
             redis_url: Some("http://redis".into()),
-            novasend_base_url: Some("https://novasend.test".into()),
-            novasend_api_key: Some("k".into()),
             ..defaults()
         };
+        args.providers.novasend.novasend_base_url = Some("https://novasend.test".into());
+        args.providers.novasend.novasend_api_key = Some("k".into());
         let errors = Config::from_args(&args).err().unwrap();
         let variables: Vec<_> = errors
             .iter()

@@ -25,7 +25,7 @@ pub(super) fn parse_duration(raw: &str, min: Duration, max: Duration) -> Result<
 
 /// A secret from its variable or from the file its `_FILE` variable names (Kubernetes
 /// secret mounts). The error names the variable, never the value.
-pub(super) fn read_secret(
+pub(crate) fn read_secret(
     variable: &str,
     value: &Option<String>,
     file: &Option<String>,
@@ -48,30 +48,5 @@ pub(super) fn read_secret(
             )),
         },
         (None, None) => Ok(None),
-    }
-}
-
-/// A provider's base URL: absolute http(s), and without credentials, which would be logged
-/// and sent with every call (they belong in `credentials`).
-pub(super) fn provider_base_url(raw: &str, credentials: &str) -> Result<url::Url, String> {
-    match url::Url::parse(raw) {
-        Ok(url) if !url.username().is_empty() || url.password().is_some() => Err(format!(
-            "must not carry credentials (user:password@); use {credentials}"
-        )),
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => Ok(url),
-        _ => Err("must be an absolute http(s) URL".into()),
-    }
-}
-
-/// A provider's webhook secrets: one or more, comma-separated (none: not checked).
-pub(super) fn webhook_secrets(
-    variable: &str,
-    raw: Option<SecretString>,
-) -> Result<crate::provider::WebhookSecrets, String> {
-    use secrecy::ExposeSecret;
-    match raw {
-        None => Ok(crate::provider::WebhookSecrets::default()),
-        Some(raw) => crate::provider::WebhookSecrets::parse(raw.expose_secret())
-            .map_err(|e| format!("{variable}: {e}")),
     }
 }

@@ -1,15 +1,19 @@
 //! Payment providers behind one trait. Each provider's JSON, URLs, headers and status words
 //! live in its own module and nowhere else.
 
+pub mod catalog;
 mod http_client;
 pub mod hub2;
 mod incoming_webhook;
 pub mod novasend;
 mod registry;
+pub mod setup;
 pub mod webhook_secrets;
 
+pub use catalog::{ProviderArgs, ProviderConfigs};
 pub use incoming_webhook::{IncomingWebhook, WebhookTrigger};
 pub use registry::Providers;
+pub use setup::ProviderConfig;
 pub use webhook_secrets::WebhookSecrets;
 
 use crate::domain::{CreatePayinCommand, Language, ProviderPayin, Refund, Violations};

@@ -90,7 +90,7 @@ impl World {
                 ..test_settings()
             },
         );
-        config.novasend = None;
+        config.providers.novasend.api = None;
         config.sandbox = SandboxConfig {
             step_delay: Duration::from_millis(100),
             expiry: Duration::from_secs(60),
@@ -101,8 +101,8 @@ impl World {
         // Signatures checked for both providers, each mid-rotation; the sandbox's HUB2 signs
         // with the service's HUB2 secrets.
         let secrets = WebhookSecrets::parse("whsec_behaviour_new,whsec_behaviour_old").unwrap();
-        config.webhook_secrets = secrets.clone();
-        config.hub2_webhook_secrets = secrets;
+        config.providers.novasend.webhook_secrets = secrets.clone();
+        config.providers.hub2.webhook_secrets = secrets;
         let app = TestApp::spawn(config).await;
         let client = app.client().await;
         let sandbox = app.sandbox_url.clone().unwrap();

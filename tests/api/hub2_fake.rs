@@ -178,8 +178,8 @@ pub(crate) async fn setup(timeout: Duration) -> Setup {
     let mut settings = test_settings();
     settings.upstream_timeout = timeout;
     let mut config = test_config(&novasend.uri(), Some(redis.url()), settings);
-    config.hub2 = Some(hub2_config(&hub2, timeout));
-    config.hub2_webhook_secrets = WebhookSecrets::parse("whsec_new,whsec_old").unwrap();
+    config.providers.hub2.api = Some(hub2_config(&hub2, timeout));
+    config.providers.hub2.webhook_secrets = WebhookSecrets::parse("whsec_new,whsec_old").unwrap();
     config.routes = Routes::parse("CI:hub2,*:novasend").unwrap();
     let app = TestApp::spawn(config).await;
     let client = app.client().await;

@@ -108,7 +108,7 @@ async fn a_retry_never_switches_provider_after_an_unknown_outcome() {
     .await;
     // New replica: CI to HUB2.
     let mut config = test_config(&novasend.uri(), Some(redis.url()), settings);
-    config.hub2 = Some(hub2_config(&hub2, Duration::from_secs(2)));
+    config.providers.hub2.api = Some(hub2_config(&hub2, Duration::from_secs(2)));
     config.routes = Routes::parse("CI:hub2,*:novasend").unwrap();
     let new = TestApp::spawn(config).await;
 
@@ -269,7 +269,7 @@ async fn a_key_keeps_its_provider_when_the_routes_change() {
     ))
     .await;
     let mut config = test_config(&novasend.uri(), Some(redis.url()), test_settings());
-    config.hub2 = Some(hub2_config(&hub2, Duration::from_secs(2)));
+    config.providers.hub2.api = Some(hub2_config(&hub2, Duration::from_secs(2)));
     config.routes = Routes::parse("CI:hub2,*:novasend").unwrap();
     let new = TestApp::spawn(config).await;
 

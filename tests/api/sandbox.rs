@@ -473,10 +473,10 @@ async fn injected_faults_show_the_service_s_safety_nets() {
 async fn sandbox_webhooks_are_signed_and_the_service_checks_them() {
     let redis = RedisServer::start();
     let mut config = test_config("http://unused.invalid", Some(redis.url()), test_settings());
-    config.novasend = None;
+    config.providers.novasend.api = None;
     config.sandbox = quick_sandbox();
     let secret = secrecy::SecretString::from("whsec_shared");
-    config.webhook_secrets = WebhookSecrets::one(secret.clone());
+    config.providers.novasend.webhook_secrets = WebhookSecrets::one(secret.clone());
     config.sandbox.webhook_secret = Some(secret);
     // Polling far away: only signed webhooks can move the stream.
     config.payments.poll_interval = Duration::from_secs(600);

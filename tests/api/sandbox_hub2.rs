@@ -246,10 +246,10 @@ async fn signed_webhooks_are_verified_during_a_rotation() {
     let redis = RedisServer::start();
     let spawn = |sandbox_secrets: &str| {
         let mut config = test_config("http://unused.invalid", Some(redis.url()), test_settings());
-        config.novasend = None;
+        config.providers.novasend.api = None;
         config.sandbox = patient_sandbox();
         config.sandbox.hub2.webhook_secrets = WebhookSecrets::parse(sandbox_secrets).unwrap();
-        config.hub2_webhook_secrets = WebhookSecrets::parse("whsec_current").unwrap();
+        config.providers.hub2.webhook_secrets = WebhookSecrets::parse("whsec_current").unwrap();
         config.payments.poll_interval = Duration::from_secs(600);
         TestApp::spawn(config)
     };

@@ -200,7 +200,8 @@ async fn webhook_signatures_are_checked_when_a_secret_is_set() {
     let novasend = wiremock::MockServer::start().await;
     let mut config = test_config(&novasend.uri(), Some(redis.url()), test_settings());
     // A rotation in progress: the new secret and the old one are both accepted.
-    config.webhook_secrets = WebhookSecrets::parse("whsec_new,whsec_old").unwrap();
+    config.providers.novasend.webhook_secrets =
+        WebhookSecrets::parse("whsec_new,whsec_old").unwrap();
     let app = TestApp::spawn(config).await;
     let body = webhook("payin.confirmed", "order-sig");
     let signed = |secret: &str| {

@@ -11,6 +11,7 @@ use payments_gateway::domain::Countries;
 use payments_gateway::payments::PaymentsSettings;
 use payments_gateway::proto::payments_service_client::PaymentsServiceClient;
 use payments_gateway::provider::novasend::NovasendConfig;
+use payments_gateway::provider::{ProviderConfig, ProviderConfigs};
 use payments_gateway::startup::Application;
 use payments_gateway::telemetry::LogFormat;
 use secrecy::SecretString;
@@ -150,15 +151,18 @@ pub fn test_config(
             Some(url) => StoreConfig::Redis(SecretString::from(url)),
             None => StoreConfig::InProcess,
         },
-        novasend: Some(NovasendConfig {
-            base_url: novasend_url.parse().unwrap(),
-            api_key: SecretString::from(API_KEY),
-            api_client: SecretString::from(API_CLIENT),
-            timeout: settings.upstream_timeout,
-        }),
-        webhook_secrets: Default::default(),
-        hub2: None,
-        hub2_webhook_secrets: Default::default(),
+        providers: ProviderConfigs {
+            novasend: ProviderConfig {
+                api: Some(NovasendConfig {
+                    base_url: novasend_url.parse().unwrap(),
+                    api_key: SecretString::from(API_KEY),
+                    api_client: SecretString::from(API_CLIENT),
+                    timeout: settings.upstream_timeout,
+                }),
+                webhook_secrets: Default::default(),
+            },
+            ..Default::default()
+        },
         sandbox_addr: "127.0.0.1:0".parse().unwrap(),
         sandbox: payments_gateway::sandbox::SandboxConfig::default(),
         shutdown_grace: Duration::from_secs(1),
@@ -431,7 +435,7 @@ pub async fn spawn_with_sandbox(
     sandbox: payments_gateway::sandbox::SandboxConfig,
 ) -> TestApp {
     let mut config = test_config("http://unused.invalid", Some(redis.url()), test_settings());
-    config.novasend = None;
+    config.providers.novasend.api = None;
     config.sandbox = sandbox;
     TestApp::spawn(config).await
 }

@@ -2,6 +2,7 @@
 //! headers, status table, next actions and webhooks).
 
 mod client;
+pub mod setup;
 mod status;
 pub mod webhook;
 pub mod wire;

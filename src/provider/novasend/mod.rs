@@ -2,6 +2,7 @@
 
 #[cfg(test)]
 mod properties;
+pub mod setup;
 mod status;
 pub mod webhook;
 mod wire;
