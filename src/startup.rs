@@ -70,10 +70,10 @@ impl Application {
         let grpc_listener = bind(config.grpc_addr, "gRPC").await?;
         let http_listener = bind(config.http_addr, "HTTP").await?;
         // The sandbox fills in the providers it stands in for before they are registered.
-        let mut providers = config.providers.clone();
+        let mut configured = config.providers.clone();
         let sandbox =
-            sandbox::in_process::stand_in(&config, &mut providers, &http_listener).await?;
-        let enabled = providers.enable()?;
+            sandbox::in_process::stand_in(&config, &mut configured, &http_listener).await?;
+        let enabled = configured.enable()?;
         let providers = Providers::new(enabled.providers, config.routes.clone())?;
         let payments = Payments::new(store.clone(), providers, config.payments.clone());
 

@@ -67,6 +67,7 @@ impl ProviderSetup for Hub2Args {
             "HUB2_API_KEY and HUB2_MERCHANT_ID",
         );
 
+        let credentials_given = api_key.is_some() || merchant_id.is_some();
         let mut api = None;
         match (base_url, api_key, merchant_id) {
             (Some(base_url), Some(api_key), Some(merchant_id)) => {
@@ -85,13 +86,11 @@ impl ProviderSetup for Hub2Args {
                     ("HUB2_MERCHANT_ID", merchant.is_none()),
                 ],
             ),
-            // Credentials without a URL enable nothing: most likely a forgotten HUB2_BASE_URL.
-            (None, key, merchant)
-                if !self.base_url_set() && (key.is_some() || merchant.is_some()) =>
-            {
-                checks.push("HUB2_BASE_URL: required when HUB2 credentials are set".into())
-            }
             (None, _, _) => {}
+        }
+        // Credentials without a URL enable nothing: most likely a forgotten HUB2_BASE_URL.
+        if credentials_given && !self.base_url_set() {
+            checks.push("HUB2_BASE_URL: required when HUB2 credentials are set".into());
         }
         checks.finish(ProviderConfig {
             api,
