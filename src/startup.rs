@@ -59,7 +59,7 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, String> {
         install_crypto_provider();
         let store: Arc<dyn Store> = match &config.store {
-            StoreConfig::Redis(url) => Arc::new(RedisStore::new(url.expose_secret())?),
+            StoreConfig::Redis(redis) => Arc::new(RedisStore::new(redis)?),
             StoreConfig::InProcess => {
                 tracing::warn!(
                     "PAYMENTS_REDIS_URL is unset: in-process store, run ONE replica only"

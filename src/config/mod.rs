@@ -14,7 +14,7 @@ mod tls;
 pub use limits::Limits;
 pub(crate) use parse::read_secret;
 pub use sandbox::SandboxArgs;
-pub use store::StoreConfig;
+pub use store::{RedisConfig, RedisTopology, StoreConfig};
 pub use tls::TlsConfig;
 
 use crate::domain::{Countries, Routes};
@@ -41,6 +41,18 @@ pub struct ServeArgs {
     /// redis:// or rediss:// URL; unset = in-process store (one replica only).
     #[arg(long, env = "PAYMENTS_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// A Redis Cluster's seed nodes, comma-separated redis:// URLs (instead of PAYMENTS_REDIS_URL).
+    #[arg(long, env = "PAYMENTS_REDIS_CLUSTER_URLS", hide_env_values = true)]
+    pub redis_cluster_urls: Option<String>,
+    /// Sentinels, comma-separated host:port, that name the primary (instead of PAYMENTS_REDIS_URL).
+    #[arg(long, env = "PAYMENTS_REDIS_SENTINELS")]
+    pub redis_sentinels: Option<String>,
+    /// The primary's name at the sentinels (their `monitor` name).
+    #[arg(long, env = "PAYMENTS_REDIS_SENTINEL_MASTER")]
+    pub redis_sentinel_master: Option<String>,
+    /// Replicas that must acknowledge (WAIT) a claim or a refund-sent mark before any provider call.
+    #[arg(long, env = "PAYMENTS_REDIS_WAIT_REPLICAS", default_value = "0")]
+    pub redis_wait_replicas: String,
     /// Every provider's variables (NOVASEND_*, HUB2_* …), each provider's own.
     #[command(flatten)]
     pub providers: ProviderArgs,

@@ -3,6 +3,7 @@
 //! neither pass the fence before a provider call nor record a result.
 
 use crate::common::*;
+use payments_gateway::config::RedisConfig;
 use payments_gateway::store::attempt::{Attempt, KeepAlive};
 use payments_gateway::store::memory::MemoryStore;
 use payments_gateway::store::redis::RedisStore;
@@ -176,10 +177,12 @@ async fn the_reference_is_claimed_only_with_the_record(store: Arc<dyn Store>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attempts_on_redis() {
     let redis = RedisServer::start();
-    let store: Arc<dyn Store> = Arc::new(RedisStore::new(&redis.url()).unwrap());
+    let store: Arc<dyn Store> =
+        Arc::new(RedisStore::new(&RedisConfig::single(&redis.url())).unwrap());
     a_renewed_attempt_keeps_its_record(store).await;
     redis.command(&["FLUSHALL"]);
-    let store: Arc<dyn Store> = Arc::new(RedisStore::new(&redis.url()).unwrap());
+    let store: Arc<dyn Store> =
+        Arc::new(RedisStore::new(&RedisConfig::single(&redis.url())).unwrap());
     a_lapsed_attempt_is_fenced_off(store.clone()).await;
     redis.command(&["FLUSHALL"]);
     the_fence_holds_the_record_over_the_call(store.clone()).await;

@@ -6,6 +6,7 @@
 
 use crate::common::*;
 use chrono::Utc;
+use payments_gateway::config::RedisConfig;
 use payments_gateway::domain::{
     ConfirmationStatus, Payin, PayinStatus, PhoneNumber, ProviderPayin,
 };
@@ -377,7 +378,7 @@ async fn the_redis_store_keeps_the_store_contract() {
     let redis = RedisServer::start();
     the_whole_contract(|| {
         redis.command(&["FLUSHALL"]);
-        Arc::new(RedisStore::new(&redis.url()).unwrap())
+        Arc::new(RedisStore::new(&RedisConfig::single(&redis.url())).unwrap())
     })
     .await;
 }

@@ -6,7 +6,7 @@ pub mod fault_proxy;
 pub mod flaky_novasend;
 pub mod replica;
 
-use payments_gateway::config::{Config, StoreConfig};
+use payments_gateway::config::{Config, RedisConfig, StoreConfig};
 use payments_gateway::domain::Countries;
 use payments_gateway::payments::PaymentsSettings;
 use payments_gateway::proto::payments_service_client::PaymentsServiceClient;
@@ -148,7 +148,7 @@ pub fn test_config(
         grpc_addr: "127.0.0.1:0".parse().unwrap(),
         http_addr: "127.0.0.1:0".parse().unwrap(),
         store: match redis_url {
-            Some(url) => StoreConfig::Redis(SecretString::from(url)),
+            Some(url) => StoreConfig::Redis(RedisConfig::single(&url)),
             None => StoreConfig::InProcess,
         },
         providers: ProviderConfigs {

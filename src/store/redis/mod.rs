@@ -36,7 +36,15 @@ impl Drop for RedisStore {
 impl RedisStore {
     /// Prepares a connection without dialing: the service starts even while Redis is away,
     /// and calls fail fast with `Unavailable` until it is back.
-    pub fn new(url: &str) -> Result<Self, String> {
+    pub fn new(config: &crate::config::RedisConfig) -> Result<Self, String> {
+        use secrecy::ExposeSecret;
+        let crate::config::RedisTopology::Single(url) = &config.topology else {
+            return Err("this Redis topology is not supported yet".into());
+        };
+        Self::single(url.expose_secret())
+    }
+
+    fn single(url: &str) -> Result<Self, String> {
         use redis::IntoConnectionInfo;
         let invalid = |e: RedisError| format!("invalid Redis URL: {}", e.kind_description());
         // Nagle's algorithm would hold a script's small request for the peer's delayed ACK.
