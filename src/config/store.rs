@@ -130,27 +130,33 @@ fn redis_url(raw: &str) -> Result<SecretString, String> {
 }
 
 fn read_seeds(raw: &str) -> Result<Vec<SecretString>, String> {
-    raw.split(',')
+    let seeds = read_list(raw, |seed| {
+        redis_url(seed).map_err(|_| "each seed must start with redis:// or rediss://".to_owned())
+    })?;
+    Ok(seeds)
+}
+
+/// A comma-separated list, at least one item.
+fn read_list<T>(raw: &str, item: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
+    let items = raw
+        .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(|seed| {
-            redis_url(seed)
-                .map_err(|_| "each seed must start with redis:// or rediss://".to_owned())
-        })
-        .collect()
+        .map(item)
+        .collect::<Result<Vec<_>, _>>()?;
+    match items.is_empty() {
+        true => Err("lists nothing".into()),
+        false => Ok(items),
+    }
 }
 
 fn read_sentinels(raw: &str) -> Result<Vec<String>, String> {
-    raw.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|sentinel| match sentinel.rsplit_once(':') {
-            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
-                Ok(sentinel.to_owned())
-            }
-            _ => Err(format!("`{sentinel}` is not host:port")),
-        })
-        .collect()
+    read_list(raw, |sentinel| match sentinel.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
+            Ok(sentinel.to_owned())
+        }
+        _ => Err(format!("`{sentinel}` is not host:port")),
+    })
 }
 
 fn read_wait_replicas(raw: &str) -> Result<u32, String> {

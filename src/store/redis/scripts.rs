@@ -7,6 +7,8 @@ use std::sync::LazyLock;
 /// takes the reference claim KEYS[2] (when given) for the caller's key ARGV[5] unless another
 /// key holds it, refreshing its expiry: 1 new, 2 already the key's, 0 another key's. A new
 /// record keeps the create's provider ARGV[7]; a record taken over answers the one it kept.
+/// On a cluster the claim lives in another slot: CLAIM_REFERENCE takes it next, and this
+/// answers an empty claim.
 pub static BEGIN: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
@@ -17,7 +19,7 @@ local resumed = '1'
 local provider = rec[7] or ''
 if not rec[1] then
   redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'state', 'running', 'owner', ARGV[2], 'lease', now + tonumber(ARGV[3]))
-  if KEYS[2] then
+  if ARGV[7] then
     redis.call('HSET', KEYS[1], 'provider', ARGV[7])
     provider = ARGV[7]
   end
@@ -30,12 +32,27 @@ else
   -- released after a transient outcome, or its owner's lease ran out: take it over
   redis.call('HSET', KEYS[1], 'state', 'running', 'owner', ARGV[2], 'lease', now + tonumber(ARGV[3]))
 end
-if not KEYS[2] then return {'acquired', resumed} end
+if not ARGV[7] then return {'acquired', resumed} end
+if not KEYS[2] then return {'acquired', resumed, '', provider} end
 local holder = redis.call('GET', KEYS[2])
 if holder and holder ~= ARGV[5] then return {'acquired', resumed, '0', provider} end
 redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[6])
 if holder then return {'acquired', resumed, '2', provider} end
 return {'acquired', resumed, '1', provider}
+",
+    )
+});
+
+/// The reference claim KEYS[1] for the key ARGV[1], as in BEGIN: 1 new, 2 already the
+/// key's, 0 another key's.
+pub static CLAIM_REFERENCE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if holder then return 2 end
+return 1
 ",
     )
 });
@@ -137,6 +154,35 @@ return 1
     )
 });
 
+/// SAVE_PAYIN's part in the payin's own slot (a cluster): the compare-and-set of the payin
+/// KEYS[1], the lifetime of its claim KEYS[2], the announcement. The index and the schedule,
+/// in other slots, are written around it.
+pub static SAVE_PAYIN_SLOT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local v = redis.call('HGET', KEYS[1], 'v')
+local current = v and tonumber(v) or 0
+if current ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'data', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+if ARGV[5] == '1' then redis.call('PUBLISH', ARGV[6], ARGV[3]) end
+return 1
+",
+    )
+});
+
+/// Drops a payin (KEYS[1]) still at version ARGV[1]; on a cluster its index and schedule
+/// entry, in other slots, go next.
+pub static DROP_PAYIN_SLOT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[1])
+",
+    )
+});
+
 /// Drops a payin (KEYS[1]) still at version ARGV[1], its provider-reference index KEYS[2]
 /// when it still names the payin's reference ARGV[2], and its schedule entry in KEYS[3].
 pub static DROP_PAYIN: LazyLock<Script> = LazyLock::new(|| {
@@ -165,12 +211,14 @@ return due
     )
 });
 
+/// Schedules ARGV[2] ARGV[1] ms from now: ARGV[3] is XX (only if scheduled) or NX (only if
+/// not).
 pub static SCHEDULE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-return redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[1]), ARGV[2])
+return redis.call('ZADD', KEYS[1], ARGV[3], now + tonumber(ARGV[1]), ARGV[2])
 ",
     )
 });
