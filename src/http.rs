@@ -39,7 +39,7 @@ pub fn router(webhooks: WebhookState, store: Arc<dyn Store>, providers: Provider
 /// Ready when the store answers. Each provider's reachability is reported (under its name)
 /// but does not count: an upstream outage must not empty the Service.
 async fn ready(State(readiness): State<Readiness>) -> (StatusCode, Json<Value>) {
-    let (code, mut body) = match readiness.store.ping().await {
+    let (code, mut body) = match readiness.store.check_writable().await {
         Ok(()) => (StatusCode::OK, json!({"status": "ready", "store": "ok"})),
         Err(_) => (
             StatusCode::SERVICE_UNAVAILABLE,

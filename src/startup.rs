@@ -59,7 +59,11 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, String> {
         install_crypto_provider();
         let store: Arc<dyn Store> = match &config.store {
-            StoreConfig::Redis(redis) => Arc::new(RedisStore::new(redis)?),
+            StoreConfig::Redis(redis) => {
+                let store = Arc::new(RedisStore::new(redis)?);
+                tokio::spawn(store.clone().warn_if_forgetful());
+                store
+            }
             StoreConfig::InProcess => {
                 tracing::warn!(
                     "PAYMENTS_REDIS_URL is unset: in-process store, run ONE replica only"
@@ -317,19 +321,19 @@ async fn follow_store_health(
     }
 }
 
-/// Pings the store and reports a change of its reachability; returns it.
+/// Writes to the store and reports a change of its writability; returns it.
 async fn check_store(
     store: &Arc<dyn Store>,
     reporter: &tonic_health::server::HealthReporter,
     before: Option<bool>,
 ) -> bool {
-    let reachable = store.ping().await.is_ok();
+    let reachable = store.check_writable().await.is_ok();
     if before != Some(reachable) {
         if reachable {
-            tracing::info!("store reachable: SERVING");
+            tracing::info!("store writable: SERVING");
             set_health(reporter, tonic_health::ServingStatus::Serving).await;
         } else {
-            tracing::warn!("store unreachable: NOT_SERVING");
+            tracing::warn!("store not writable: NOT_SERVING");
             set_health(reporter, tonic_health::ServingStatus::NotServing).await;
         }
     }

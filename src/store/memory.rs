@@ -451,7 +451,7 @@ impl Store for MemoryStore {
         }))
     }
 
-    async fn ping(&self) -> Result<(), StoreError> {
+    async fn check_writable(&self) -> Result<(), StoreError> {
         Ok(())
     }
 }

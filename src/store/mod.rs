@@ -233,7 +233,8 @@ pub trait Store: Send + Sync + 'static {
         holder: &str,
     ) -> Result<Option<Claim>, StoreError>;
 
-    async fn ping(&self) -> Result<(), StoreError>;
+    /// Readiness: whether the store takes a write now (a read-only replica answers reads).
+    async fn check_writable(&self) -> Result<(), StoreError>;
 }
 
 /// What `try_poll_lease` found.

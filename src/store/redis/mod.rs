@@ -106,3 +106,37 @@ fn number(bytes: Vec<u8>) -> Result<i64, StoreError> {
         .parse()
         .map_err(|_| StoreError::Corrupt("a script answered something not a number".into()))
 }
+
+impl RedisStore {
+    /// Warns once, when Redis first answers, if it would forget claims on a restart: no AOF
+    /// and no replica (contract §10; README says which settings keep money safe).
+    pub async fn warn_if_forgetful(self: Arc<Self>) {
+        const TRIES: usize = 30;
+        for _ in 0..TRIES {
+            let info: Result<String, _> = self
+                .query(
+                    "info",
+                    redis::cmd("INFO").arg("persistence").arg("replication"),
+                )
+                .await;
+            if let Ok(info) = info {
+                let field = |name: &str| {
+                    info.lines()
+                        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+                        .map(str::trim)
+                };
+                let aof = field("aof_enabled") == Some("1");
+                let replicas = field("connected_slaves")
+                    .and_then(|n| n.parse::<u32>().ok())
+                    .unwrap_or(0);
+                if !aof && replicas == 0 {
+                    tracing::warn!(
+                        "Redis persists nothing (no AOF) and has no replica: a restart of it forgets idempotency records, reference claims and refund-sent marks"
+                    );
+                }
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
+}

@@ -311,7 +311,7 @@ impl Store for RedisStore {
 
     /// A write, not a PING: a demoted primary or a read-only replica answers PING, and
     /// would take no claim (contract §10).
-    async fn ping(&self) -> Result<(), StoreError> {
+    async fn check_writable(&self) -> Result<(), StoreError> {
         let _: () = self
             .query(
                 "ready",
