@@ -57,13 +57,85 @@ def validate(case, values, expected_kinds):
     print(f"helm {case}: {len(kinds)} manifests valid for Kubernetes {KUBERNETES}: {', '.join(sorted(kinds))}")
 
 
-def expect_failure(case, values):
+def expect_failure(case, values, mentions=None):
     try:
         list(rendered_documents(values))
     except helm.HelmError as error:
+        assert mentions is None or mentions in str(error), f"{case}: {mentions!r} not in {error}"
         print(f"helm {case}: refused as expected ({type(error).__name__})")
         return
     raise AssertionError(f"{case}: should not render")
+
+
+def rendered(values, kind):
+    return [d for _, d in rendered_documents(values) if d["kind"] == kind]
+
+
+def config_data(values):
+    return rendered(values, "ConfigMap")[0]["data"]
+
+
+def container_env(values):
+    pod = rendered(values, "Deployment")[0]["spec"]["template"]["spec"]
+    return {e["name"]: e for e in pod["containers"][0].get("env", [])}
+
+
+REDIS_VARIABLES = {"PAYMENTS_REDIS_URL", "PAYMENTS_REDIS_CLUSTER_URLS", "PAYMENTS_REDIS_SENTINELS",
+                   "PAYMENTS_REDIS_SENTINEL_MASTER"}
+
+
+def check_redis_topologies():
+    """The three Redis topologies (contract §10), each plain or from the Secret, and the
+    combinations the service would refuse at start, refused at render instead."""
+    data = config_data({})
+    assert not REDIS_VARIABLES & set(data) and data["PAYMENTS_REDIS_WAIT_REPLICAS"] == "0", data
+
+    seeds = "redis://redis-cluster-0.redis:6379,redis://redis-cluster-1.redis:6379"
+    cluster = {"redis": {"clusterUrls": seeds}}
+    validate("redis cluster", cluster, ["Deployment", "ConfigMap"])
+    data = config_data(cluster)
+    assert data["PAYMENTS_REDIS_CLUSTER_URLS"] == seeds, data
+    assert REDIS_VARIABLES & set(data) == {"PAYMENTS_REDIS_CLUSTER_URLS"}, data
+
+    secret_seeds = "redis://:pw@redis-cluster-0.redis:6379,redis://:pw@redis-cluster-1.redis:6379"
+    from_secret = {"redis": {"clusterUrlsFromSecret": True},
+                   "secrets": {"redisClusterUrls": secret_seeds}}
+    validate("redis cluster from the Secret", from_secret, ["Deployment", "ConfigMap", "Secret"])
+    assert not REDIS_VARIABLES & set(config_data(from_secret))
+    assert rendered(from_secret, "Secret")[0]["stringData"]["PAYMENTS_REDIS_CLUSTER_URLS"] == secret_seeds
+    reference = container_env(from_secret)["PAYMENTS_REDIS_CLUSTER_URLS"]["valueFrom"]["secretKeyRef"]
+    assert reference == {"name": "pg-payments-gateway", "key": "PAYMENTS_REDIS_CLUSTER_URLS"}, reference
+    existing = {"redis": {"clusterUrlsFromSecret": True}, "secrets": {"existingSecret": "creds"}}
+    validate("redis cluster from an existing Secret", existing, ["Deployment", "ConfigMap"])
+    reference = container_env(existing)["PAYMENTS_REDIS_CLUSTER_URLS"]["valueFrom"]["secretKeyRef"]
+    assert reference == {"name": "creds", "key": "PAYMENTS_REDIS_CLUSTER_URLS"}, reference
+
+    sentinel = {"redis": {"sentinels": "sentinel-0:26379,sentinel-1:26379,sentinel-2:26379",
+                          "sentinelMaster": "payments", "waitReplicas": 1}}
+    validate("redis sentinel, waitReplicas 1", sentinel, ["Deployment", "ConfigMap"])
+    data = config_data(sentinel)
+    assert data["PAYMENTS_REDIS_SENTINELS"] == "sentinel-0:26379,sentinel-1:26379,sentinel-2:26379"
+    assert data["PAYMENTS_REDIS_SENTINEL_MASTER"] == "payments"
+    assert data["PAYMENTS_REDIS_WAIT_REPLICAS"] == "1"
+    assert REDIS_VARIABLES & set(data) == {"PAYMENTS_REDIS_SENTINELS", "PAYMENTS_REDIS_SENTINEL_MASTER"}
+    assert "PAYMENTS_REDIS_CLUSTER_URLS" not in container_env(sentinel)
+
+    expect_failure("two redis topologies", {"redis": {"url": "redis://one:6379", "clusterUrls": seeds}},
+                   mentions="set here: redis.url, redis.clusterUrls")
+    expect_failure("one Redis from the Secret and sentinels",
+                   {"redis": {"urlFromSecret": True, "sentinels": "s:26379", "sentinelMaster": "m"},
+                    "secrets": {"redisUrl": "redis://one:6379"}},
+                   mentions="set here: redis.urlFromSecret, redis.sentinels")
+    expect_failure("sentinels without their master", {"redis": {"sentinels": "s:26379"}},
+                   mentions="redis.sentinelMaster")
+    expect_failure("a sentinel master without sentinels", {"redis": {"sentinelMaster": "m"}},
+                   mentions="only used with redis.sentinels")
+    expect_failure("cluster seeds from the Secret, none given", {"redis": {"clusterUrlsFromSecret": True}},
+                   mentions="secrets.redisClusterUrls")
+    expect_failure("waitReplicas without a Redis", {"redis": {"waitReplicas": 1}}, mentions="needs a Redis")
+    expect_failure("waitReplicas above 16", {"redis": {"url": "redis://one:6379", "waitReplicas": 17}})
+    expect_failure("a cluster seed that is not a URL", {"redis": {"clusterUrls": "redis://a:6379,b:6379"}})
+    expect_failure("a sentinel that is not host:port", {"redis": {"sentinels": "s", "sentinelMaster": "m"}})
 
 
 def main():
@@ -92,6 +164,7 @@ def main():
     expect_failure("grace period not above the drain", {"terminationGracePeriodSeconds": 10})
     expect_failure("a bad value", {"config": {"logFormat": "xml"}})
     expect_failure("TLS without its secret", {"tls": {"enabled": True}})
+    check_redis_topologies()
 
 
 if __name__ == "__main__":
