@@ -312,15 +312,8 @@ impl Store for RedisStore {
     /// A write, not a PING: a demoted primary or a read-only replica answers PING, and
     /// would take no claim (contract §10).
     async fn check_writable(&self) -> Result<(), StoreError> {
-        let _: () = self
-            .query(
-                "ready",
-                redis::cmd("SET")
-                    .arg(self.keys.readiness(&self.replica))
-                    .arg(1)
-                    .arg("PX")
-                    .arg(10_000),
-            )
+        let _: i64 = self
+            .run("ready", &READY.key(self.keys.readiness(&self.replica)))
             .await?;
         Ok(())
     }

@@ -232,3 +232,14 @@ return redis.call('PTTL', KEYS[1])
 ",
     )
 });
+
+/// Readiness: a write Redis must accept (a read-only replica, a primary out of memory or
+/// without its required replicas refuses it), which leaves nothing behind.
+pub static READY: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+redis.call('SET', KEYS[1], '1', 'PX', 10000)
+return redis.call('DEL', KEYS[1])
+",
+    )
+});
