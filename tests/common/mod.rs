@@ -5,6 +5,7 @@
 pub mod fault_proxy;
 pub mod flaky_novasend;
 pub mod replica;
+pub mod topology;
 
 use payments_gateway::config::{Config, RedisConfig, StoreConfig};
 use payments_gateway::domain::Countries;
