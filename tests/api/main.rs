@@ -26,6 +26,7 @@ mod store_contract;
 mod store_faults;
 mod streaming;
 mod terminal_cache;
+mod topologies;
 mod trace_context;
 mod transport;
 mod unknown_outcome;
