@@ -365,7 +365,7 @@ async fn a_dropped_payin_leaves_nothing_and_records_keep_their_provider(store: A
 }
 
 /// Each part on an empty store of its kind.
-async fn the_whole_contract(empty: impl Fn() -> Arc<dyn Store>) {
+pub(crate) async fn the_whole_contract(empty: impl Fn() -> Arc<dyn Store>) {
     payins_are_compare_and_set_indexed_per_provider_and_announced(empty()).await;
     refund_marks_and_poll_leases(empty()).await;
     the_reconciler_s_schedule_follows_open_payins(empty()).await;

@@ -1,9 +1,91 @@
 //! Real Redis topologies (contract §10): the harness itself (plain redis-rs commands against
-//! a cluster and a Sentinel set-up, failovers observed) and the service on each.
+//! a cluster and a Sentinel set-up, failovers observed), the store contract on each, and the
+//! service through failovers (failover.rs) and without a writable primary (fail_closed.rs).
+
+mod fail_closed;
+mod failover;
 
 use crate::common::topology::cluster::RedisCluster;
 use crate::common::topology::sentinel::RedisSentinels;
 use crate::common::topology::{query, wait_for_replicas};
+use crate::common::{TestApp, payin_2026, test_config, test_settings};
+use crate::store_contract::the_whole_contract;
+use payments_gateway::config::{RedisConfig, RedisTopology, StoreConfig};
+use payments_gateway::store::Store;
+use payments_gateway::store::redis::RedisStore;
+use secrecy::SecretString;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+fn cluster_config(cluster: &RedisCluster, wait_replicas: u32) -> RedisConfig {
+    let seeds = cluster.seed_urls().into_iter().map(SecretString::from);
+    RedisConfig {
+        topology: RedisTopology::Cluster(seeds.collect()),
+        wait_replicas,
+    }
+}
+
+fn sentinel_config(sentinels: &RedisSentinels, wait_replicas: u32) -> RedisConfig {
+    RedisConfig {
+        topology: RedisTopology::Sentinel {
+            sentinels: sentinels.sentinels(),
+            master: sentinels.master_name().to_owned(),
+        },
+        wait_replicas,
+    }
+}
+
+/// Wiremock as Novasend: creates any payin it is asked for and reports any payin as still
+/// processing (a retry that resumes an interrupted create reconciles with a GET first).
+async fn novasend() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/payin/sessions"))
+        .respond_with(|request: &Request| {
+            let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+            let reference = body["reference"].as_str().unwrap();
+            ResponseTemplate::new(201).set_body_json(payin_2026(reference, "processing", "none"))
+        })
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex("^/v1/payin/[^/]+$"))
+        .respond_with(|request: &Request| {
+            let reference = request.url.path().rsplit('/').next().unwrap();
+            ResponseTemplate::new(200).set_body_json(payin_2026(reference, "processing", "none"))
+        })
+        .mount(&server)
+        .await;
+    server
+}
+
+/// How many creates (POSTs) Novasend received for each reference.
+async fn posts_per_reference(novasend: &MockServer) -> HashMap<String, usize> {
+    let mut posts = HashMap::new();
+    for request in novasend.received_requests().await.unwrap_or_default() {
+        if request.method.as_str() == "POST" && request.url.path() == "/v1/payin/sessions" {
+            let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+            let reference = body["reference"].as_str().unwrap_or_default().to_owned();
+            *posts.entry(reference).or_default() += 1;
+        }
+    }
+    posts
+}
+
+/// The service over Novasend (wiremock) and `redis`; polling far away, so only what a test
+/// does changes a payin.
+async fn spawn_app(novasend: &MockServer, redis: RedisConfig) -> TestApp {
+    let settings = payments_gateway::payments::PaymentsSettings {
+        poll_interval: Duration::from_secs(600),
+        ..test_settings()
+    };
+    let mut config = test_config(&novasend.uri(), None, settings);
+    config.store = StoreConfig::Redis(redis);
+    TestApp::spawn(config).await
+}
 
 #[test]
 fn the_cluster_harness_spreads_keys_and_promotes_a_replica() {
@@ -93,4 +175,46 @@ fn the_sentinel_harness_stops_and_restarts_the_replica() {
     sentinels.start_replica();
     let _: () = query(primary, &["SET", "harness", "w"]).unwrap();
     wait_for_replicas(primary, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_keeps_the_contract_on_a_cluster_and_spreads_its_keys() {
+    let cluster = RedisCluster::start();
+    let config = cluster_config(&cluster, 0);
+    // Before each part empties the cluster, how many primaries the previous part wrote to.
+    let spread = Mutex::new(0);
+    the_whole_contract(|| {
+        let used = cluster
+            .keys_per_primary()
+            .values()
+            .filter(|&&n| n > 0)
+            .count();
+        let mut most = spread.lock().unwrap();
+        *most = (*most).max(used);
+        cluster.flushall();
+        Arc::new(RedisStore::new(&config).expect("the store accepts a cluster")) as Arc<dyn Store>
+    })
+    .await;
+    let used = cluster
+        .keys_per_primary()
+        .values()
+        .filter(|&&n| n > 0)
+        .count();
+    let most = (*spread.lock().unwrap()).max(used);
+    assert!(
+        most >= 2,
+        "the contract's keys all landed on one primary: {:?}",
+        cluster.keys_per_primary()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_keeps_the_contract_through_sentinel() {
+    let sentinels = RedisSentinels::start();
+    let config = sentinel_config(&sentinels, 0);
+    the_whole_contract(|| {
+        sentinels.command(sentinels.primary_port(), &["FLUSHALL"]);
+        Arc::new(RedisStore::new(&config).expect("the store accepts Sentinel")) as Arc<dyn Store>
+    })
+    .await;
 }
