@@ -14,7 +14,7 @@ use payments_gateway::config::{RedisConfig, RedisTopology, StoreConfig};
 use payments_gateway::store::Store;
 use payments_gateway::store::redis::RedisStore;
 use secrecy::SecretString;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wiremock::matchers::{method, path, path_regex};
@@ -38,24 +38,38 @@ fn sentinel_config(sentinels: &RedisSentinels, wait_replicas: u32) -> RedisConfi
     }
 }
 
-/// Wiremock as Novasend: creates any payin it is asked for and reports any payin as still
-/// processing (a retry that resumes an interrupted create reconciles with a GET first).
+/// Wiremock as Novasend: creates any payin it is asked for, and reports those it created as
+/// still processing and any other as unknown (404), as Novasend does: a retry that resumes
+/// an interrupted create reconciles with a GET first, and must not be told that a payin
+/// Novasend never received exists.
 async fn novasend() -> MockServer {
     let server = MockServer::start().await;
+    let created = Arc::new(Mutex::new(HashSet::<String>::new()));
+    let creates = created.clone();
     Mock::given(method("POST"))
         .and(path("/v1/payin/sessions"))
-        .respond_with(|request: &Request| {
+        .respond_with(move |request: &Request| {
             let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
             let reference = body["reference"].as_str().unwrap();
+            creates.lock().unwrap().insert(reference.to_owned());
             ResponseTemplate::new(201).set_body_json(payin_2026(reference, "processing", "none"))
         })
         .mount(&server)
         .await;
     Mock::given(method("GET"))
         .and(path_regex("^/v1/payin/[^/]+$"))
-        .respond_with(|request: &Request| {
+        .respond_with(move |request: &Request| {
             let reference = request.url.path().rsplit('/').next().unwrap();
-            ResponseTemplate::new(200).set_body_json(payin_2026(reference, "processing", "none"))
+            if created.lock().unwrap().contains(reference) {
+                ResponseTemplate::new(200).set_body_json(payin_2026(
+                    reference,
+                    "processing",
+                    "none",
+                ))
+            } else {
+                let body = serde_json::json!({"message": "not found"});
+                ResponseTemplate::new(404).set_body_json(body)
+            }
         })
         .mount(&server)
         .await;

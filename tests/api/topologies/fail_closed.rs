@@ -84,13 +84,13 @@ async fn a_demoted_primary_fails_closed_until_the_sentinels_name_a_writable_one(
     });
     let promoted_at = Instant::now();
     eprintln!(
-        "sentinel: primary demoted → promotion observed in {:?} (new primary {promoted})",
+        "sentinel: primary demoted → refused → SENTINEL FAILOVER → promotion observed in {:?} (new primary {promoted})",
         promoted_at - sentinels.lost_at()
     );
     wait_ready(&app, true).await;
     create_within(&app, "dm-2", SERVED_AGAIN).await;
     eprintln!(
-        "sentinel: promotion observed → demoted primary's service ready and creating in {:?}",
+        "sentinel: promotion observed → the service ready and creating again in {:?}",
         promoted_at.elapsed()
     );
     let posts = posts_per_reference(&novasend).await;
