@@ -45,7 +45,7 @@ pub struct ServeArgs {
     #[arg(long, env = "PAYMENTS_REDIS_CLUSTER_URLS", hide_env_values = true)]
     pub redis_cluster_urls: Option<String>,
     /// Sentinels, comma-separated host:port, that name the primary (instead of PAYMENTS_REDIS_URL).
-    #[arg(long, env = "PAYMENTS_REDIS_SENTINELS")]
+    #[arg(long, env = "PAYMENTS_REDIS_SENTINELS", hide_env_values = true)]
     pub redis_sentinels: Option<String>,
     /// The primary's name at the sentinels (their `monitor` name).
     #[arg(long, env = "PAYMENTS_REDIS_SENTINEL_MASTER")]

@@ -155,7 +155,8 @@ fn read_sentinels(raw: &str) -> Result<Vec<String>, String> {
         Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0) => {
             Ok(sentinel.to_owned())
         }
-        _ => Err(format!("`{sentinel}` is not host:port")),
+        // The value is not quoted: a URL with a password pasted here would be printed.
+        _ => Err("each sentinel must be host:port".to_owned()),
     })
 }
 
@@ -227,7 +228,7 @@ mod tests {
             errors,
             [
                 "PAYMENTS_REDIS_WAIT_REPLICAS: must be a whole number from 0 to 16",
-                "PAYMENTS_REDIS_SENTINELS: `s1` is not host:port",
+                "PAYMENTS_REDIS_SENTINELS: each sentinel must be host:port",
                 "PAYMENTS_REDIS_SENTINEL_MASTER: required with PAYMENTS_REDIS_SENTINELS",
             ]
         );

@@ -194,7 +194,8 @@ fn the_sentinel_harness_stops_and_restarts_the_replica() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_keeps_the_contract_on_a_cluster_and_spreads_its_keys() {
     let cluster = RedisCluster::start();
-    let config = cluster_config(&cluster, 0);
+    // Every primary has a replica: each claim's WAIT goes to its own slot's primary.
+    let config = cluster_config(&cluster, 1);
     // Before each part empties the cluster, how many primaries the previous part wrote to.
     let spread = Mutex::new(0);
     the_whole_contract(|| {
@@ -225,10 +226,70 @@ async fn the_store_keeps_the_contract_on_a_cluster_and_spreads_its_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_store_keeps_the_contract_through_sentinel() {
     let sentinels = RedisSentinels::start();
-    let config = sentinel_config(&sentinels, 0);
+    let config = sentinel_config(&sentinels, 1);
     the_whole_contract(|| {
         sentinels.command(sentinels.primary_port(), &["FLUSHALL"]);
         Arc::new(RedisStore::new(&config).expect("the store accepts Sentinel")) as Arc<dyn Store>
     })
     .await;
+}
+
+/// On a cluster INFO answers a map, one text per primary: the start-up check of
+/// persistence reads it at once (it returns after its first answer) instead of retrying,
+/// and redialing the cluster, for a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forgetful_redis_check_reads_info_on_a_cluster() {
+    let cluster = RedisCluster::start();
+    let store = Arc::new(RedisStore::new(&cluster_config(&cluster, 0)).unwrap());
+    let answered = tokio::time::timeout(Duration::from_secs(10), store.warn_if_forgetful()).await;
+    assert!(
+        answered.is_ok(),
+        "warn_if_forgetful never read INFO on a cluster"
+    );
+}
+
+/// MARK_REFUND_SENT writes nothing when the payin already holds the mark. A retry of a
+/// refund whose mark no replica acknowledged (the first attempt answered UNAVAILABLE), on
+/// another replica of the service, must still wait for the mark itself: WAIT covers the
+/// primary's replication offset as of the connection's last command, not only the writes
+/// of its own connection. The Redis replica is paused (SIGSTOP): connected, acknowledging
+/// nothing new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_retry_on_another_replica_waits_for_the_mark_itself() {
+    use crate::common::topology::info_field;
+    use payments_gateway::store::Claim;
+    let sentinels = RedisSentinels::start();
+    let primary = sentinels.primary_port();
+    let replica = sentinels
+        .data_ports()
+        .into_iter()
+        .find(|&p| p != primary)
+        .unwrap();
+    // A payin as the store keeps it (the mark only needs the hash to exist).
+    sentinels.command(primary, &["HSET", "pgw:payin:rf-1", "v", "1", "data", "{}"]);
+    wait_for_replicas(primary, 1);
+    let pid = info_field(replica, "server", "process_id").unwrap();
+    let signal = |sig: &str| {
+        let status = std::process::Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    // The replica lags (still connected, acknowledging nothing new).
+    signal("-STOP");
+    let first = RedisStore::new(&sentinel_config(&sentinels, 1)).unwrap();
+    let marked = first.mark_refund_sent("rf-1", "key-1").await;
+    let retry = RedisStore::new(&sentinel_config(&sentinels, 1)).unwrap();
+    let again = retry.mark_refund_sent("rf-1", "key-1").await;
+    signal("-CONT");
+    eprintln!("first attempt: {marked:?}; retry on another replica: {again:?}");
+    assert!(
+        marked.is_err(),
+        "no replica acknowledged the mark: {marked:?}"
+    );
+    assert!(
+        !matches!(again, Ok(Some(Claim::AlreadyHeld))),
+        "the retry was told the replica holds the mark, which it does not: {again:?}"
+    );
 }

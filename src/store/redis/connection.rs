@@ -197,8 +197,11 @@ impl Connection {
             db.system = "redis",
             db.operation = operation,
         );
+        // The link the call used: a timeout drops that one, not one dialed since.
+        let used = std::sync::atomic::AtomicU64::new(u64::MAX);
         let outcome = tokio::time::timeout(OPERATION_TIMEOUT, async {
             let (generation, link) = self.link().await?;
+            used.store(generation, std::sync::atomic::Ordering::Relaxed);
             Ok::<_, (u64, RedisError)>(call(link).await.map_err(|e| (generation, e)))
         })
         .instrument(span)
@@ -222,8 +225,8 @@ impl Connection {
             }
             Err(_) => {
                 tracing::warn!(operation, "redis call timed out");
-                let generation = self.current.read().unwrap_or_else(|p| p.into_inner()).0;
-                self.drop_link(generation);
+                // Still dialing (u64::MAX): there is no link to drop yet.
+                self.drop_link(used.into_inner());
                 Err(StoreError::Unavailable(
                     "Redis did not answer in time".into(),
                 ))
@@ -270,7 +273,8 @@ fn must_redial(e: &RedisError) -> bool {
         || e.is_io_error()
         || e.is_connection_dropped()
         || e.is_connection_refusal()
-        || e.is_unrecoverable_error()
+        // A reply of an unexpected shape says nothing of the connection.
+        || (e.is_unrecoverable_error() && e.kind() != ErrorKind::Parse)
         || matches!(
             e.kind(),
             ErrorKind::Server(ServerErrorKind::ReadOnly)

@@ -5,6 +5,7 @@ mod connection;
 mod feed;
 mod keys;
 mod operations;
+mod replicated;
 mod scripts;
 mod slots;
 
@@ -22,6 +23,9 @@ const CHANGES_CHANNEL: &str = "pgw:payin-changes";
 
 pub struct RedisStore {
     connection: Arc<Connection>,
+    /// For claims when replicas must acknowledge them (replicated.rs): WAIT blocks its
+    /// connection.
+    claims: Option<Connection>,
     keys: Keys,
     /// Replicas that must have a claim or a refund-sent mark before a provider call.
     wait_replicas: u32,
@@ -44,10 +48,15 @@ impl RedisStore {
         use crate::config::RedisTopology;
         let keys = Keys::new(matches!(config.topology, RedisTopology::Cluster(_)));
         let connection = Arc::new(Connection::new(Dialer::new(&config.topology)?));
+        let claims = match config.wait_replicas {
+            0 => None,
+            _ => Some(Connection::new(Dialer::new(&config.topology)?)),
+        };
         let changes = broadcast::channel(CHANGE_FEED_CAPACITY).0;
         let subscriber = tokio::spawn(feed::follow_changes(connection.clone(), changes.clone()));
         Ok(Self {
             connection,
+            claims,
             keys,
             wait_replicas: config.wait_replicas,
             changes,
@@ -108,28 +117,19 @@ fn number(bytes: Vec<u8>) -> Result<i64, StoreError> {
 }
 
 impl RedisStore {
-    /// Warns once, when Redis first answers, if it would forget claims on a restart: no AOF
-    /// and no replica (contract §10; README says which settings keep money safe).
+    /// Warns once, when Redis first answers, if it would forget claims on a restart: a
+    /// primary with no AOF and no replica (contract §10; README says which settings keep
+    /// money safe). A cluster answers INFO for each primary.
     pub async fn warn_if_forgetful(self: Arc<Self>) {
         const TRIES: usize = 30;
+        let info = redis::cmd("INFO")
+            .arg("persistence")
+            .arg("replication")
+            .clone();
         for _ in 0..TRIES {
-            let info: Result<String, _> = self
-                .query(
-                    "info",
-                    redis::cmd("INFO").arg("persistence").arg("replication"),
-                )
-                .await;
-            if let Ok(info) = info {
-                let field = |name: &str| {
-                    info.lines()
-                        .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
-                        .map(str::trim)
-                };
-                let aof = field("aof_enabled") == Some("1");
-                let replicas = field("connected_slaves")
-                    .and_then(|n| n.parse::<u32>().ok())
-                    .unwrap_or(0);
-                if !aof && replicas == 0 {
+            if let Ok(answer) = self.query::<redis::Value>("info", &info).await {
+                let forgetful = info_texts(answer).iter().any(|text| forgets(text));
+                if forgetful {
                     tracing::warn!(
                         "Redis persists nothing (no AOF) and has no replica: a restart of it forgets idempotency records, reference claims and refund-sent marks"
                     );
@@ -139,4 +139,32 @@ impl RedisStore {
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
     }
+}
+
+/// INFO's text: one, or one per node (a cluster's map of node to text).
+fn info_texts(answer: redis::Value) -> Vec<String> {
+    use redis::Value;
+    match answer {
+        Value::Map(nodes) => nodes
+            .into_iter()
+            .flat_map(|(_, text)| info_texts(text))
+            .collect(),
+        other => redis::from_redis_value::<String>(other)
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// No AOF and no replica, by one node's INFO.
+fn forgets(info: &str) -> bool {
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+            .map(str::trim)
+    };
+    let aof = field("aof_enabled") == Some("1");
+    let replicas = field("connected_slaves")
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(0);
+    !aof && replicas == 0
 }

@@ -4,6 +4,7 @@
 //! reconciler's schedule are written before the payin that needs them, and cleared after it.
 
 use super::keys::OPEN_PAYINS;
+use super::replicated::ScriptCall;
 use super::scripts::*;
 use super::{CHANGES_CHANNEL, RedisStore, millis, number, utf8};
 use crate::domain::Payin;
@@ -26,27 +27,31 @@ impl Store for RedisStore {
         claim: Option<ReferenceClaim<'_>>,
     ) -> Result<Begin, StoreError> {
         let owner = new_owner();
-        let mut invocation = BEGIN.key(self.keys.record(scope));
-        invocation
+        let mut call = ScriptCall::new(&BEGIN)
+            .key(self.keys.record(scope))
             .arg(fingerprint)
             .arg(&owner)
             .arg(millis(lease))
             .arg(millis(ttl));
         if let Some(claim) = claim {
             if !self.keys.tagged() {
-                invocation.key(self.keys.reference_claim(claim.reference));
+                call = call.key(self.keys.reference_claim(claim.reference));
             }
-            invocation
+            call = call
                 .arg(scope.key)
                 .arg(millis(claim.ttl))
                 .arg(claim.provider);
         }
-        let reply: Vec<Vec<u8>> = self.run("begin", &invocation).await?;
+        let (reply, acknowledged): (Vec<Vec<u8>>, bool) = self.run_claim("begin", call).await?;
         let began = parse_begin(reply, owner)?;
         let Begin::Acquired(mut acquired) = began else {
             return Ok(began);
         };
-        match self.claim_and_replicate(scope, claim, &mut acquired).await {
+        let claimed = match acknowledged {
+            true => self.claim_in_its_slot(scope, claim, &mut acquired).await,
+            false => Err(self.unacknowledged()),
+        };
+        match claimed {
             Ok(()) => Ok(Begin::Acquired(acquired)),
             Err(e) => {
                 // No provider call follows: a retry may take the record at once.
@@ -295,16 +300,14 @@ impl Store for RedisStore {
         reference: &str,
         holder: &str,
     ) -> Result<Option<Claim>, StoreError> {
-        let payin_key = self.keys.payin(reference);
-        let marked: i64 = self
-            .run(
-                "mark_refund_sent",
-                MARK_REFUND_SENT.key(&payin_key).arg(holder),
-            )
-            .await?;
+        let call = ScriptCall::new(&MARK_REFUND_SENT)
+            .key(self.keys.payin(reference))
+            .arg(holder);
+        let (marked, acknowledged): (i64, bool) = self.run_claim("mark_refund_sent", call).await?;
         let mark = (marked >= 0).then(|| Claim::from_script(marked));
-        if mark.is_some_and(Claim::is_held) {
-            self.replicated(&payin_key).await?;
+        // Held (new or already): a provider call may follow, so the replicas must have it.
+        if mark.is_some_and(Claim::is_held) && !acknowledged {
+            return Err(self.unacknowledged());
         }
         Ok(mark)
     }

@@ -2,8 +2,8 @@
 //! the reference claim after its record, a payin's index and schedule around the payin, and
 //! the replicas' acknowledgement of a claim (contract §10).
 
-use super::connection::Link;
 use super::keys::OPEN_PAYINS;
+use super::replicated::ScriptCall;
 use super::scripts::*;
 use super::{CHANGES_CHANNEL, RedisStore, millis};
 use crate::domain::Payin;
@@ -11,33 +11,28 @@ use crate::store::{
     Acquired, Claim, IdempotencyScope, ReferenceClaim, SaveOptions, Store, StoreError,
 };
 
-/// How long a claim waits for its replicas' acknowledgement (contract §10).
-const WAIT_FOR_REPLICAS_MS: u64 = 1000;
-
 impl RedisStore {
-    /// After BEGIN gave the record to this attempt: on a cluster, the reference claim in its
-    /// own slot; with replicas required, their acknowledgement of both.
-    pub(super) async fn claim_and_replicate(
+    /// After BEGIN gave the record to this attempt, on a cluster: the reference claim, in
+    /// its own slot.
+    pub(super) async fn claim_in_its_slot(
         &self,
         scope: IdempotencyScope<'_>,
         claim: Option<ReferenceClaim<'_>>,
         acquired: &mut Acquired,
     ) -> Result<(), StoreError> {
-        self.replicated(&self.keys.record(scope)).await?;
-        if let Some(claim) = claim.filter(|_| self.keys.tagged()) {
-            let claim_key = self.keys.reference_claim(claim.reference);
-            let claimed: i64 = self
-                .run(
-                    "claim_reference",
-                    CLAIM_REFERENCE
-                        .key(&claim_key)
-                        .arg(scope.key)
-                        .arg(millis(claim.ttl)),
-                )
-                .await?;
-            acquired.reference = Some(Claim::from_script(claimed));
-            self.replicated(&claim_key).await?;
+        let Some(claim) = claim.filter(|_| self.keys.tagged()) else {
+            return Ok(());
+        };
+        let call = ScriptCall::new(&CLAIM_REFERENCE)
+            .key(self.keys.reference_claim(claim.reference))
+            .arg(scope.key)
+            .arg(millis(claim.ttl));
+        let (claimed, acknowledged): (i64, bool) = self.run_claim("claim_reference", call).await?;
+        let claimed = Claim::from_script(claimed);
+        if claimed.is_held() && !acknowledged {
+            return Err(self.unacknowledged());
         }
+        acquired.reference = Some(claimed);
         Ok(())
     }
 
@@ -93,8 +88,12 @@ impl RedisStore {
                     .arg(CHANGES_CHANNEL),
             )
             .await?;
+        // The payin is saved: a failure here costs one extra poll, and must not turn a saved
+        // payin (a refund sent, say) into an error.
         if saved == 1 && terminal {
-            self.unschedule_reconciliation(&payin.reference).await?;
+            if let Err(e) = self.unschedule_reconciliation(&payin.reference).await {
+                tracing::warn!(error = %e, "a final payin stays scheduled; the reconciler drops it");
+            }
         }
         Ok(saved == 1)
     }
@@ -124,43 +123,5 @@ impl RedisStore {
             )
             .await?;
         self.unschedule_reconciliation(&payin.reference).await
-    }
-
-    /// Waits until `wait_replicas` replicas hold what was just written to `key`, so that a
-    /// failover cannot forget it (contract §10). On one Redis (or the primary the sentinels
-    /// name) WAIT covers every earlier write of the connection, hence this one; on a cluster
-    /// it goes to the primary of `key`'s slot, over the connection that wrote it.
-    pub(super) async fn replicated(&self, key: &str) -> Result<(), StoreError> {
-        use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
-        if self.wait_replicas == 0 {
-            return Ok(());
-        }
-        let mut wait = redis::cmd("WAIT");
-        wait.arg(self.wait_replicas).arg(WAIT_FOR_REPLICAS_MS);
-        let acknowledged: i64 = self
-            .connection
-            .call("wait", |link| async move {
-                match link {
-                    Link::Single(mut c) => wait.query_async(&mut c).await,
-                    Link::Cluster(mut c) => {
-                        let primary = SingleNodeRoutingInfo::SpecificNode(Route::with_key(
-                            key,
-                            SlotAddr::Master,
-                        ));
-                        let reply = c
-                            .route_command(wait, RoutingInfo::SingleNode(primary))
-                            .await?;
-                        Ok(redis::from_redis_value(reply)?)
-                    }
-                }
-            })
-            .await?;
-        if acknowledged < i64::from(self.wait_replicas) {
-            return Err(StoreError::Unavailable(format!(
-                "{acknowledged} of the {} Redis replicas required acknowledged the claim within 1 s",
-                self.wait_replicas
-            )));
-        }
-        Ok(())
     }
 }

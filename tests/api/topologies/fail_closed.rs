@@ -113,3 +113,55 @@ async fn with_wait_replicas_a_create_waits_for_the_replica_or_fails_closed() {
     let posts = posts_per_reference(&novasend).await;
     assert_eq!(posts.get("wr-2"), Some(&1), "wr-2 created upstream once");
 }
+
+/// WAIT blocks the connection it is sent on (Redis blocks the client, and everything queued
+/// behind it). With the replica down, concurrent creates fail closed, as they must, but on
+/// their own connection: a GetPayin of a payin already kept, which needs no replica, still
+/// answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_replica_down_failing_creates_do_not_take_reads_down_with_them() {
+    use payments_gateway::proto::GetPayinRequest;
+    let mut sentinels = RedisSentinels::start();
+    let novasend = novasend().await;
+    let app = spawn_app(&novasend, sentinel_config(&sentinels, 1)).await;
+    create_within(&app, "rd-1", SERVED_AGAIN).await;
+    let mut client = app.client().await;
+    // Before the replica goes: the read works.
+    client
+        .get_payin(GetPayinRequest {
+            reference: "rd-1".into(),
+            refresh: false,
+        })
+        .await
+        .expect("a read with the replica up");
+
+    block_in_place(|| sentinels.stop_replica());
+    let creates: Vec<_> = (0..8)
+        .map(|i| {
+            let mut client = client.clone();
+            tokio::spawn(async move {
+                let reference = format!("rd-c{i}");
+                let _ = client
+                    .create_payin(create_request(&reference, &format!("key-{reference}")))
+                    .await;
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    let read = client
+        .get_payin(GetPayinRequest {
+            reference: "rd-1".into(),
+            refresh: false,
+        })
+        .await;
+    eprintln!(
+        "read with the replica down: {:?} after {:?}",
+        read.as_ref().map(|_| "ok").map_err(|s| s.code()),
+        started.elapsed()
+    );
+    for c in creates {
+        let _ = c.await;
+    }
+    assert!(read.is_ok(), "a read needs no replica: {read:?}");
+}
