@@ -1,138 +1,19 @@
-//! The in-process store, for a single replica (PAYMENTS_REDIS_URL unset). Same semantics as
-//! Redis: one mutex makes every check-then-act atomic.
+//! The store's operations, each one check-then-act under the store's mutex.
 
-use super::{
-    Acquired, Begin, CHANGE_FEED_CAPACITY, ChangeNotice, Claim, IdempotencyScope, PollLease,
-    ReferenceClaim, SaveOptions, Store, StoreError, StoredOutcome, new_owner,
+use super::MemoryStore;
+use super::state::{
+    Expiring, Record, RecordState, State, owned_by, provider_index_key, record_key, take_claim,
+    unclaim,
 };
 use crate::domain::Payin;
+use crate::store::{
+    Acquired, Begin, ChangeNotice, Claim, IdempotencyScope, PollLease, ReferenceClaim, SaveOptions,
+    Store, StoreError, StoredOutcome, new_owner,
+};
 use async_trait::async_trait;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
-
-#[derive(Debug, Clone)]
-enum RecordState {
-    Running { owner: String, lease_until: Instant },
-    Released,
-    Done(StoredOutcome),
-}
-
-#[derive(Debug, Clone)]
-struct Record {
-    fingerprint: String,
-    state: RecordState,
-    expires_at: Instant,
-    /// A create's provider.
-    provider: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-struct Expiring<T> {
-    value: T,
-    expires_at: Instant,
-}
-
-#[derive(Default)]
-struct State {
-    records: HashMap<String, Record>,
-    claims: HashMap<String, Expiring<String>>,
-    payins: HashMap<String, Expiring<Payin>>,
-    provider_index: HashMap<String, Expiring<String>>,
-    /// Refund-sent marks by merchant reference: they go with their payin's cache entry.
-    refund_marks: HashMap<String, String>,
-    poll_leases: HashMap<String, Expiring<()>>,
-    /// Non-terminal payins and when to reconcile them next.
-    open_payins: HashMap<String, Instant>,
-}
-
-pub struct MemoryStore {
-    state: Mutex<State>,
-    changes: broadcast::Sender<ChangeNotice>,
-}
-
-impl Default for MemoryStore {
-    fn default() -> Self {
-        Self {
-            state: Mutex::default(),
-            changes: broadcast::channel(CHANGE_FEED_CAPACITY).0,
-        }
-    }
-}
-
-impl MemoryStore {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&mut State, Instant) -> T) -> T {
-        let mut state = self
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let now = Instant::now();
-        state.records.retain(|_, r| r.expires_at > now);
-        state.claims.retain(|_, c| c.expires_at > now);
-        state.payins.retain(|_, p| p.expires_at > now);
-        state.provider_index.retain(|_, p| p.expires_at > now);
-        state.poll_leases.retain(|_, l| l.expires_at > now);
-        let State {
-            open_payins,
-            payins,
-            refund_marks,
-            ..
-        } = &mut *state;
-        open_payins.retain(|reference, _| payins.contains_key(reference));
-        refund_marks.retain(|reference, _| payins.contains_key(reference));
-        f(&mut state, now)
-    }
-}
-
-fn record_key(scope: IdempotencyScope<'_>) -> String {
-    format!("{}:{}", scope.operation, scope.key)
-}
-
-fn provider_index_key(provider: &str, provider_reference: &str) -> String {
-    format!("{provider}:{provider_reference}")
-}
-
-fn owned_by(record: &Record, owner: &str) -> bool {
-    matches!(&record.state, RecordState::Running { owner: o, .. } if o == owner)
-}
-
-/// Takes a claim if it is free or already the holder's.
-fn take_claim(
-    map: &mut HashMap<String, Expiring<String>>,
-    key: &str,
-    holder: &str,
-    expires_at: Instant,
-) -> Claim {
-    match map.get(key) {
-        Some(existing) if existing.value != holder => Claim::TakenByOther,
-        existing => {
-            let claim = if existing.is_some() {
-                Claim::AlreadyHeld
-            } else {
-                Claim::New
-            };
-            map.insert(
-                key.to_owned(),
-                Expiring {
-                    value: holder.to_owned(),
-                    expires_at,
-                },
-            );
-            claim
-        }
-    }
-}
-
-fn unclaim(map: &mut HashMap<String, Expiring<String>>, key: &str, holder: &str) {
-    if map.get(key).is_some_and(|c| c.value == holder) {
-        map.remove(key);
-    }
-}
 
 #[async_trait]
 impl Store for MemoryStore {
