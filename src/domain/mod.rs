@@ -3,33 +3,40 @@
 pub mod confirm_payin;
 pub mod country;
 pub mod create_payin;
+mod failure;
 mod fingerprint;
 pub mod idempotency_key;
 pub mod lang;
 pub mod next_action;
+mod observation_source;
 pub mod operator;
 pub mod payin;
 pub mod phone;
+mod provider_payin;
 pub mod reference;
+mod refund;
 pub mod refund_command;
 pub mod routes;
 pub mod status;
+mod transaction;
 pub mod violations;
 
 pub use confirm_payin::ConfirmPayinCommand;
 pub use country::Countries;
 pub use create_payin::{CreatePayinCommand, CreatePayinInput, MAX_AMOUNT};
+pub use failure::Failure;
 pub use idempotency_key::{IDEMPOTENCY_METADATA, IdempotencyKey};
 pub use lang::Language;
 pub use next_action::{NextAction, NextActionKind};
+pub use observation_source::ObservationSource;
 pub use operator::Operator;
-pub use payin::{
-    Applied, Failure, ObservationSource, Payin, ProviderPayin, Refund, RefundStatus,
-    RefundTransaction, RefundType, Transaction,
-};
+pub use payin::{Applied, Payin};
 pub use phone::{PhoneNumber, mask_phone};
+pub use provider_payin::ProviderPayin;
 pub use reference::{Reference, parse_lookup_reference};
+pub use refund::{Refund, RefundStatus, RefundTransaction, RefundType};
 pub use refund_command::RefundCommand;
 pub use routes::Routes;
 pub use status::{ConfirmationStatus, PayinStatus, Progress, TransactionStatus};
+pub use transaction::Transaction;
 pub use violations::{FieldViolation, Violation, Violations};

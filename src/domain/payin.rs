@@ -1,129 +1,15 @@
 //! The payin as this service keeps it, and how a provider observation is applied to it.
 
+use super::failure::Failure;
 use super::next_action::NextAction;
+use super::observation_source::ObservationSource;
 use super::phone::PhoneNumber;
-use super::status::{ConfirmationStatus, PayinStatus, Progress, TransactionStatus};
+use super::provider_payin::ProviderPayin;
+use super::refund::Refund;
+use super::status::{ConfirmationStatus, PayinStatus, Progress};
+use super::transaction::Transaction;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-
-/// The settlement transaction Novasend reports once the payment is processed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Transaction {
-    pub reference: String,
-    pub status: Option<TransactionStatus>,
-    pub customer_name: String,
-    pub phone_number: PhoneNumber,
-    /// Decimal strings, as Novasend sends them.
-    pub amount: String,
-    pub fees: String,
-    pub charged_amount: String,
-    pub currency: String,
-    pub processed_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Failure {
-    pub code: String,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RefundStatus {
-    Pending,
-    Processing,
-    Completed,
-    Failed,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RefundType {
-    Full,
-    Partial,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefundTransaction {
-    pub reference: String,
-    pub status: String,
-    pub processed_at: Option<DateTime<Utc>>,
-}
-
-/// A refund as Novasend acknowledged it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Refund {
-    pub reference: String,
-    pub original_reference: String,
-    pub amount: i64,
-    pub fee: i64,
-    pub currency: String,
-    pub status: RefundStatus,
-    pub reason: String,
-    pub refund_type: RefundType,
-    pub customer_msisdn: PhoneNumber,
-    pub customer_name: String,
-    pub external_reference: String,
-    pub created_at: Option<DateTime<Utc>>,
-    pub transaction: Option<RefundTransaction>,
-    /// The upstream idempotency key of the request that made it, so that a retry with the
-    /// same caller key finds its own refund.
-    #[serde(default)]
-    pub requested_with: String,
-}
-
-/// What a provider says about a payin at one moment, in provider-neutral terms: the provider
-/// module has already mapped its own answer onto the gateway's status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProviderPayin {
-    /// Which provider said it (its stable name).
-    pub provider: &'static str,
-    /// The merchant's reference, when the provider echoes it.
-    pub reference: Option<String>,
-    pub provider_reference: String,
-    /// The gateway's status, as the provider module computed it.
-    pub status: PayinStatus,
-    /// The provider's own status word, shown as it is.
-    pub provider_status: String,
-    pub confirmation_required: bool,
-    pub confirmation_status: ConfirmationStatus,
-    pub payment_url: String,
-    pub customer_name: String,
-    pub customer_phone: PhoneNumber,
-    pub amount: i64,
-    pub fee: i64,
-    pub charged_amount: i64,
-    pub currency: String,
-    pub created_at: Option<DateTime<Utc>>,
-    pub transaction: Option<Transaction>,
-    pub failure: Option<Failure>,
-    /// What the payer must do next, when the provider says so.
-    pub next_action: Option<NextAction>,
-}
-
-impl ProviderPayin {
-    /// How far the provider says the payin has got (see `Payin::progress`).
-    pub fn progress(&self) -> Progress {
-        Progress {
-            status: self.status,
-            confirmation: self.confirmation_status,
-            transaction: self.transaction.as_ref().and_then(|t| t.status),
-        }
-    }
-}
-
-/// How this service learned what it knows about a payin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum ObservationSource {
-    /// A caller's call (create, get, refund).
-    #[default]
-    Api,
-    /// A Novasend webhook, followed by a read.
-    Webhook,
-    /// Polling (for a stream, or the background reconciler).
-    Poll,
-}
 
 /// The payin as stored in the cache and returned to callers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -295,6 +181,7 @@ fn keep_unless_empty(field: &mut String, observed: String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::TransactionStatus;
 
     /// What a provider module would report: the status it computed, and the raw word.
     fn observation(status: PayinStatus, confirmation: ConfirmationStatus) -> ProviderPayin {
