@@ -19,6 +19,8 @@ mod refund;
 mod refund_mark;
 mod review_regressions;
 mod sandbox;
+mod sandbox_direct;
+mod sandbox_faults;
 mod sandbox_hub2;
 mod sandbox_hub2_direct;
 mod sandbox_journal;
