@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::certs::{certificate_authority, leaf};
 use common::*;
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -352,4 +353,97 @@ async fn the_quick_start_works_from_the_command_line() {
     let pid = service.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(wait_for_exit(&mut service, Duration::from_secs(5)).is_some_and(|s| s.success()));
+}
+
+/// `rediss://` (contract §10): the service reaches Redis over TLS and checks its certificate.
+/// Trusted through SSL_CERT_FILE (redis-rs reads the platform's roots, which honour it),
+/// readiness, which writes, turns ready; with a CA it does not know, it never does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rediss_url_reaches_redis_over_tls_and_checks_its_certificate() {
+    payments_gateway::startup::install_crypto_provider();
+    let dir = common::replica::RunDir::new("redis-tls");
+    let (ca, ca_pem) = certificate_authority();
+    let (cert, key) = leaf(&ca, "localhost");
+    let (_, other_ca_pem) = certificate_authority();
+    let write = |name: &str, text: &str| {
+        let path = dir.path.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let (ca_file, cert_file, key_file) = (
+        write("ca.pem", &ca_pem),
+        write("redis.pem", &cert),
+        write("redis.key", &key),
+    );
+    let other_ca_file = write("other-ca.pem", &other_ca_pem);
+    let tls_port = free_port();
+    let mut redis = Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &tls_port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--tls-cert-file",
+            &cert_file,
+            "--tls-key-file",
+            &key_file,
+            "--tls-ca-cert-file",
+            &ca_file,
+            "--tls-auth-clients",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server must be installed (scripts/test installs it)");
+    let ready_with = |trusted: &str| {
+        let http_port = free_port();
+        let child = Command::new(BINARY)
+            .arg("serve")
+            .env_clear()
+            .env(
+                "PAYMENTS_REDIS_URL",
+                format!("rediss://localhost:{tls_port}"),
+            )
+            .env("SSL_CERT_FILE", trusted)
+            .env("PAYMENTS_GRPC_ADDR", format!("127.0.0.1:{}", free_port()))
+            .env("PAYMENTS_HTTP_ADDR", format!("127.0.0.1:{http_port}"))
+            .env("SANDBOX_ADDR", format!("127.0.0.1:{}", free_port()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        (child, format!("http://127.0.0.1:{http_port}/readyz"))
+    };
+    let ready = |url: String| async move {
+        let deadline = Instant::now() + Duration::from_secs(8);
+        while Instant::now() < deadline {
+            let answer = reqwest::get(&url).await;
+            if answer.is_ok_and(|r| r.status() == 200) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        false
+    };
+
+    let (mut trusting, url) = ready_with(&ca_file);
+    let trusted = ready(url).await;
+    let (mut distrusting, url) = ready_with(&other_ca_file);
+    let distrusted = ready(url).await;
+    for child in [&mut trusting, &mut distrusting, &mut redis] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(trusted, "never ready over TLS with the CA trusted");
+    assert!(
+        !distrusted,
+        "ready over TLS with a certificate no trusted CA signed"
+    );
 }

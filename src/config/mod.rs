@@ -62,7 +62,7 @@ pub struct ServeArgs {
     /// Drain period on SIGTERM before open streams end.
     #[arg(long, env = "PAYMENTS_SHUTDOWN_GRACE", default_value = "10s")]
     pub shutdown_grace: String,
-    /// Timeout of each Novasend call (at most 30s).
+    /// Timeout of each provider call (at most 30s).
     #[arg(long, env = "PAYMENTS_UPSTREAM_TIMEOUT", default_value = "30s")]
     pub upstream_timeout: String,
     /// How long idempotency records are kept.

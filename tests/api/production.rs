@@ -1,4 +1,5 @@
 //! What an operator relies on: health, reflection, metrics, caller auth, TLS and limits.
+use crate::common::certs::{certificate_authority, leaf};
 use crate::common::*;
 use payments_gateway::proto::payments_service_client::PaymentsServiceClient;
 use payments_gateway::proto::{self as pb, StreamPayinUpdatesRequest};
@@ -216,24 +217,6 @@ async fn bearer_tokens_guard_the_api_but_not_health_or_reflection() {
         ServingStatus::Serving,
         "health needs no token"
     );
-}
-
-fn certificate_authority() -> (rcgen::Issuer<'static, rcgen::KeyPair>, String) {
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "payments-gateway test CA");
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.self_signed(&key).unwrap();
-    (rcgen::Issuer::new(params, key), cert.pem())
-}
-
-fn leaf(issuer: &rcgen::Issuer<'static, rcgen::KeyPair>, name: &str) -> (String, String) {
-    let params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, issuer).unwrap();
-    (cert.pem(), key.serialize_pem())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,7 @@
 //! upstreams on real sockets.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod fault_proxy;
 pub mod flaky_novasend;
 pub mod replica;

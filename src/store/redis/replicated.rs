@@ -10,6 +10,7 @@
 
 use super::connection::{Connection, Link};
 use super::{RedisStore, StoreError};
+use crate::telemetry::metrics::REDIS_ERRORS;
 use redis::{ErrorKind, RedisError, Script, ServerErrorKind, ToRedisArgs, Value};
 
 /// How long a claim waits for its replicas' acknowledgement (contract §10).
@@ -102,8 +103,10 @@ impl RedisStore {
         Ok((reply, acknowledged >= i64::from(replicas)))
     }
 
-    /// The error of a claim its replicas did not acknowledge.
+    /// The error of a claim its replicas did not acknowledge (counted as a Redis error of
+    /// operation `wait`, so that operators see why creates fail closed).
     pub(super) fn unacknowledged(&self) -> StoreError {
+        metrics::counter!(REDIS_ERRORS, "operation" => "wait").increment(1);
         StoreError::Unavailable(format!(
             "fewer than the {} Redis replicas required acknowledged the claim within 1 s",
             self.wait_replicas
