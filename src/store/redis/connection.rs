@@ -280,5 +280,8 @@ fn must_redial(e: &RedisError) -> bool {
             ErrorKind::Server(ServerErrorKind::ReadOnly)
                 | ErrorKind::Server(ServerErrorKind::ClusterDown)
                 | ErrorKind::Server(ServerErrorKind::MasterDown)
+                // Surfaced only by a pipeline (the cluster client follows them otherwise).
+                | ErrorKind::Server(ServerErrorKind::Moved)
+                | ErrorKind::Server(ServerErrorKind::Ask)
         )
 }

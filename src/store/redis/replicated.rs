@@ -137,6 +137,15 @@ async fn pipelined(
                     c.route_pipeline(pipeline, 0, 2, primary_of(key)).await?
                 }
             };
+            // An error inside the pipeline may come back as a value, not as the call's error: one that says
+            // this connection reaches the wrong server (a demoted primary, a moved slot) is
+            // raised, so that the link is dropped and the next claim finds the primary again.
+            if let Some(Value::ServerError(e)) = replies.first() {
+                let e = RedisError::from(e.clone());
+                if wrong_server(&e) {
+                    return Err(e);
+                }
+            }
             Ok(replies)
         })
         .await?;
@@ -172,4 +181,18 @@ async fn load(claims: &Connection, call: &ScriptCall<'_>) -> Result<(), StoreErr
 fn primary_of(key: &str) -> redis::cluster_routing::SingleNodeRoutingInfo {
     use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
     SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master))
+}
+
+fn wrong_server(e: &RedisError) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::Server(
+            ServerErrorKind::ReadOnly
+                | ServerErrorKind::Moved
+                | ServerErrorKind::Ask
+                | ServerErrorKind::TryAgain
+                | ServerErrorKind::ClusterDown
+                | ServerErrorKind::MasterDown
+        )
+    )
 }

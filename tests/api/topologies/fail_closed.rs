@@ -67,9 +67,20 @@ async fn refused_without_a_provider_call(app: &TestApp, novasend: &MockServer, r
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_demoted_primary_fails_closed_until_the_sentinels_name_a_writable_one() {
+    demoted_primary_then_failover(0).await;
+}
+
+/// The same with replicas required: claims then go over a connection of their own (their
+/// script and WAIT pipelined), which must leave the demoted primary too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_wait_replicas_a_demoted_primary_fails_closed_then_claims_follow_the_failover() {
+    demoted_primary_then_failover(1).await;
+}
+
+async fn demoted_primary_then_failover(wait_replicas: u32) {
     let mut sentinels = RedisSentinels::start();
     let novasend = novasend().await;
-    let app = spawn_app(&novasend, sentinel_config(&sentinels, 0)).await;
+    let app = spawn_app(&novasend, sentinel_config(&sentinels, wait_replicas)).await;
     create_within(&app, "dm-1", SERVED_AGAIN).await;
     wait_ready(&app, true).await;
 
