@@ -137,9 +137,10 @@ async fn pipelined(
                     c.route_pipeline(pipeline, 0, 2, primary_of(key)).await?
                 }
             };
-            // An error inside the pipeline may come back as a value, not as the call's error: one that says
-            // this connection reaches the wrong server (a demoted primary, a moved slot) is
-            // raised, so that the link is dropped and the next claim finds the primary again.
+            // An error inside the pipeline may come back as a value, not as the call's error:
+            // one that says this connection reaches the wrong server (a demoted primary, a
+            // moved slot) is raised, so that the link is dropped and the next claim finds the
+            // primary again.
             if let Some(Value::ServerError(e)) = replies.first() {
                 let e = RedisError::from(e.clone());
                 if wrong_server(&e) {
