@@ -34,6 +34,26 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A free port that a process will bind again later (a Redis or a replica restarted on the
+/// same address): below Linux's ephemeral range (32768 and up), so that no outgoing
+/// connection takes it in between, and apart from the cluster harness's 16000–32000. A
+/// counter keeps this process's picks apart, the pid other processes'.
+pub fn stable_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const BASE: u32 = 10_000;
+    const SPAN: u32 = 6_000;
+    let offset = std::process::id().wrapping_mul(397) % SPAN;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (BASE + (offset + n) % SPAN) as u16;
+        if StdListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {BASE}..{}", BASE + SPAN);
+}
+
 /// A redis-server of our own on a free port, stoppable and restartable.
 pub struct RedisServer {
     pub port: u16,
@@ -43,7 +63,7 @@ pub struct RedisServer {
 impl RedisServer {
     pub fn start() -> Self {
         let mut server = RedisServer {
-            port: free_port(),
+            port: stable_port(),
             child: None,
         };
         server.restart();

@@ -306,7 +306,7 @@ pub struct DurableRedis {
 
 impl DurableRedis {
     pub fn start(log_dir: &Path) -> Result<Self, String> {
-        let port = super::free_port();
+        let port = super::stable_port();
         let data_dir = log_dir.join("redis-data");
         let args = [
             "--port",

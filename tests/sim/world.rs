@@ -50,7 +50,7 @@ impl World {
 
         // Ports first: the relay must know where the replicas' webhooks go.
         let ports: Vec<(u16, u16)> = (0..replicas)
-            .map(|_| (crate::common::free_port(), crate::common::free_port()))
+            .map(|_| (crate::common::stable_port(), crate::common::stable_port()))
             .collect();
         let webhook_urls = ports
             .iter()
