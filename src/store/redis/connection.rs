@@ -268,7 +268,7 @@ impl Connection {
 
 /// Errors after which the same connection (or address) may never work again: a timeout, a
 /// demoted primary, a lost or refused socket, a cluster that lost a node.
-fn must_redial(e: &RedisError) -> bool {
+pub(super) fn must_redial(e: &RedisError) -> bool {
     e.is_timeout()
         || e.is_io_error()
         || e.is_connection_dropped()

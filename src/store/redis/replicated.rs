@@ -8,7 +8,7 @@
 //! WAIT's timeout while replicas are missing; reads, webhooks and renewals must not wait
 //! with them.
 
-use super::connection::{Connection, Link};
+use super::connection::{Connection, Link, must_redial};
 use super::{RedisStore, StoreError};
 use crate::telemetry::metrics::REDIS_ERRORS;
 use redis::{ErrorKind, RedisError, Script, ServerErrorKind, ToRedisArgs, Value};
@@ -143,7 +143,7 @@ async fn pipelined(
             // primary again.
             if let Some(Value::ServerError(e)) = replies.first() {
                 let e = RedisError::from(e.clone());
-                if wrong_server(&e) {
+                if must_redial(&e) {
                     return Err(e);
                 }
             }
@@ -182,18 +182,4 @@ async fn load(claims: &Connection, call: &ScriptCall<'_>) -> Result<(), StoreErr
 fn primary_of(key: &str) -> redis::cluster_routing::SingleNodeRoutingInfo {
     use redis::cluster_routing::{Route, SingleNodeRoutingInfo, SlotAddr};
     SingleNodeRoutingInfo::SpecificNode(Route::with_key(key, SlotAddr::Master))
-}
-
-fn wrong_server(e: &RedisError) -> bool {
-    matches!(
-        e.kind(),
-        ErrorKind::Server(
-            ServerErrorKind::ReadOnly
-                | ServerErrorKind::Moved
-                | ServerErrorKind::Ask
-                | ServerErrorKind::TryAgain
-                | ServerErrorKind::ClusterDown
-                | ServerErrorKind::MasterDown
-        )
-    )
 }
