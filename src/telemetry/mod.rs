@@ -116,8 +116,16 @@ where
             && metadata.target().starts_with("payments_gateway")
             && (exporting || PROPAGATING_SPANS.contains(&metadata.name()))
     });
+    // Parents come from tracing's own span stack, so nothing needs the OpenTelemetry context
+    // attached on every poll; without an exporter, what only an exported span would show
+    // (busy and idle time, source location, thread) is not worth measuring on every call.
     let layer = tracing_opentelemetry::layer()
         .with_tracer(tracer)
+        .with_context_activation(false)
+        .with_tracked_inactivity(exporting)
+        .with_location(exporting)
+        .with_threads(exporting)
+        .with_target(exporting)
         .with_filter(only_ours)
         .boxed();
     Ok((layer, provider))
