@@ -46,6 +46,11 @@ impl ProviderHttp {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .tcp_nodelay(true)
+            // A provider's answer is its answer: a redirect is not followed (a POST must not
+            // turn into a GET elsewhere; a 3xx is an unexpected answer, reconciled), and
+            // nothing is re-sent behind our back (no request is even copied for it).
+            .redirect(reqwest::redirect::Policy::none())
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .user_agent(concat!("payments-gateway/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the {display_name} HTTP client: {e}"))?;
