@@ -3,6 +3,7 @@
 //! callers arrive at half the rate the service sustained (busy, not saturated).
 
 use super::calls::{WAITING_MSISDN, create_request};
+use super::commandstats::CommandStats;
 use super::load::{self, Load, Outcome, connect, ms};
 use super::procs::{API_CLIENT, API_KEY, Ports, Redis, RunDir, Sandbox, Service};
 use super::report::Report;
@@ -102,11 +103,15 @@ pub async fn run(dir: &RunDir, ticks: ClockTicks, report: &mut Report) -> Result
     let mut served = Outcome::default();
     let mut cpu = Cpu::default();
     let pids = (service.proc.pid(), redis.proc.pid(), sandbox.proc.pid());
+    let commands_before = CommandStats::read(&redis.url()).await?;
     for _ in 0..ROUNDS {
         let before = Cpu::read(pids.0, pids.1, pids.2)?;
         served.add(through_service(&channels, &ids, WINDOW).await);
         cpu.add(Cpu::read(pids.0, pids.1, pids.2)?.since(before));
     }
+    let commands = CommandStats::read(&redis.url())
+        .await?
+        .since(&commands_before);
 
     // Busy but not saturated: callers arriving at a fixed rate, for the latency the service
     // adds. (At 64 in flight on two shared cores, the added latency is the queue's.)
@@ -155,6 +160,13 @@ pub async fn run(dir: &RunDir, ticks: ClockTicks, report: &mut Report) -> Result
             per_create(cpu.sandbox),
             per_create(cpu.bench),
             per_create(1),
+        ),
+    );
+    report.context(
+        section,
+        format!(
+            "Redis commands per create while creating through the service, from INFO commandstats (the time is Redis's inside each command, scripts included): {}",
+            commands.per_operation(served.calls)
         ),
     );
     report.row(

@@ -5,6 +5,7 @@
 
 pub mod bare;
 mod calls;
+mod commandstats;
 mod create;
 mod load;
 mod otlp;
