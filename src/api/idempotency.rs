@@ -5,7 +5,7 @@
 use super::error::{self, Disposition};
 use crate::domain::Language;
 use crate::payments::{PaymentsError, PaymentsSettings};
-use crate::store::attempt::{Attempt, KeepAlive};
+use crate::store::attempt::Attempt;
 use crate::store::{Begin, IdempotencyScope, ReferenceClaim, Store, StoredOutcome};
 use crate::telemetry::metrics::IDEMPOTENCY;
 use std::sync::Arc;
@@ -66,18 +66,18 @@ where
                             ttl: settings.payin_ttl,
                             provider,
                         });
-                let (attempt, keep_alive) =
+                let attempt =
                     match acquire(&store, scope, &call.fingerprint, claim, &settings, language)
                         .await?
                     {
-                        Acquisition::Owner(attempt, keep_alive) => (attempt, keep_alive),
+                        Acquisition::Owner(attempt) => attempt,
                         Acquisition::Replay(outcome) => return replay(outcome),
                     };
                 // The status is made once: the caller gets exactly what a replay will get.
-                let result = Box::pin(work(attempt.clone()))
+                let result = attempt
+                    .renewing(Box::pin(work(attempt.clone())))
                     .await
                     .map_err(|e| (error::disposition(&e), error::to_status(&e, language)));
-                drop(keep_alive);
                 keep(&*store, &attempt, result, &settings, language).await
             }
             .instrument(tracing::Span::current()),
@@ -89,7 +89,7 @@ where
 }
 
 enum Acquisition {
-    Owner(Attempt, KeepAlive),
+    Owner(Attempt),
     Replay(StoredOutcome),
 }
 
@@ -127,9 +127,15 @@ async fn acquire(
             Begin::Acquired(acquired) => {
                 let leases = (settings.attempt_lease, settings.provider_call_bound());
                 let sent_lease_end = sent + first_lease;
-                let (attempt, keep_alive) =
-                    Attempt::hold(store.clone(), scope, acquired, leases, sent_lease_end);
-                return Ok(Acquisition::Owner(attempt, keep_alive));
+                let attempt = Attempt::hold(
+                    store.clone(),
+                    scope,
+                    acquired,
+                    leases,
+                    sent_lease_end,
+                    settings.idempotency_ttl,
+                );
+                return Ok(Acquisition::Owner(attempt));
             }
             Begin::Replay(outcome) => {
                 count("replayed");
@@ -170,12 +176,12 @@ async fn keep<M: prost::Message>(
     let ttl = settings.idempotency_ttl;
     let kept = match &result {
         Ok(message) => {
-            let outcome = StoredOutcome {
-                code: Code::Ok as i32,
-                message: String::new(),
-                body: message.encode_to_vec(),
-            };
-            store.finish(scope, owner, &outcome, ttl).await
+            let outcome = StoredOutcome::ok(message.encode_to_vec());
+            // The save that kept the payin answered with may have finished the record.
+            match attempt.finished_with(&outcome) {
+                true => Ok(true),
+                false => store.finish(scope, owner, &outcome, ttl).await,
+            }
         }
         Err((Disposition::Record, status)) => {
             let outcome = StoredOutcome {

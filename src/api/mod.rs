@@ -349,6 +349,7 @@ impl PaymentsApi {
             claims_reference: Some((command.reference.as_str().to_owned(), provider.name())),
         };
         self.idempotent(call, language, move |payments, attempt| async move {
+            attempt.answers_with(|payin| prost::Message::encode_to_vec(&convert::payin(payin)));
             let payin = payments
                 .create(&command, &provider, &attempt, language)
                 .await?;

@@ -123,7 +123,12 @@ impl Payments {
         attempt.fence().await?;
         let upstream_key = upstream_idempotency_key("create", key);
         match provider.create_payin(command, upstream_key, language).await {
-            Ok(created) => self.keep_created(command, created, !posted_before).await,
+            // A one-step provider's answer is the create's: its record may finish with it.
+            Ok(created) => {
+                let answering = (!provider.pays_separately()).then_some(attempt);
+                self.keep_created(command, created, !posted_before, answering)
+                    .await
+            }
             Err(e) if e.may_have_acted() => {
                 tracing::warn!(reference, error = %e, "create outcome unknown; reconciling");
                 self.reconcile_create(provider, command, language)
@@ -165,7 +170,7 @@ impl Payments {
             .pay(command, &opened.provider_reference, language)
             .await
         {
-            Ok(paying) => self.keep_created(command, paying, false).await,
+            Ok(paying) => self.keep_created(command, paying, false, None).await,
             // The provider may still be working on it after our timeout, and it has no
             // idempotency key: the record stays held until that surely ended, so that no
             // retry sends an attempt the provider would list a moment later.
@@ -216,9 +221,10 @@ impl Payments {
                 .map(|p| p.provider_reference.as_str()),
         };
         match provider.get_payin(lookup, language).await {
-            Ok(Some(found)) if answers_the_request(command, &found) => {
-                self.keep_created(command, found, false).await.map(Some)
-            }
+            Ok(Some(found)) if answers_the_request(command, &found) => self
+                .keep_created(command, found, false, None)
+                .await
+                .map(Some),
             Ok(Some(_)) => Err(PaymentsError::ReferenceTaken),
             Ok(None) => Ok(None),
             Err(e) => {
@@ -230,14 +236,16 @@ impl Payments {
 
     /// Keeps the payin created for `command`. What only the request knows (country, account,
     /// a name the answer lacks) is filled in even when a refresh cached the payin first.
+    /// `answering`: the attempt whose answer this payin is (its record may finish with it).
     async fn keep_created(
         &self,
         command: &CreatePayinCommand,
         observed: ProviderPayin,
         probably_new: bool,
+        answering: Option<&Attempt>,
     ) -> Result<Payin, PaymentsError> {
         let reference = command.reference.as_str();
-        self.modify_guessing(reference, probably_new, |cached, now| {
+        self.modify_guessing(reference, probably_new, answering, |cached, now| {
             // A cached payin of another provider is another upstream object: it is replaced,
             // never merged into.
             let cached = cached.filter(|c| same_upstream_payin(c, &observed));

@@ -12,6 +12,7 @@ use crate::domain::{
     Applied, Language, ObservationSource, Payin, PayinStatus, ProviderPayin, Violations,
 };
 use crate::provider::{PayinLookup, PaymentProvider, ProviderFailure, Providers};
+use crate::store::attempt::Attempt;
 use crate::store::{SaveOptions, Store, StoreError};
 use crate::telemetry::metrics::CONTRADICTIONS;
 use chrono::{DateTime, Utc};
@@ -186,15 +187,17 @@ impl Payments {
         reference: &str,
         change: impl Fn(Option<Payin>, DateTime<Utc>) -> Result<(Payin, bool), PaymentsError>,
     ) -> Result<Payin, PaymentsError> {
-        self.modify_guessing(reference, false, change).await
+        self.modify_guessing(reference, false, None, change).await
     }
 
     /// `modify`, where `probably_new` skips the first read: a payin just created is most
-    /// likely not cached yet, and the compare-and-set says so if it is.
+    /// likely not cached yet, and the compare-and-set says so if it is. With `answering`, the
+    /// payin saved is that attempt's answer: the same step may finish its record.
     async fn modify_guessing(
         &self,
         reference: &str,
         probably_new: bool,
+        answering: Option<&Attempt>,
         change: impl Fn(Option<Payin>, DateTime<Utc>) -> Result<(Payin, bool), PaymentsError>,
     ) -> Result<Payin, PaymentsError> {
         for attempt in 0..SAVE_ATTEMPTS {
@@ -205,19 +208,12 @@ impl Payments {
             let expected = cached.as_ref().map_or(0, |p| p.version);
             let (mut payin, announce) = change(cached, Utc::now())?;
             payin.version = expected + 1;
-            if self
-                .store
-                .save_payin(
-                    &payin,
-                    expected,
-                    SaveOptions {
-                        announce,
-                        ttl: self.settings.payin_ttl,
-                        reconcile_after: self.settings.reconcile_after,
-                    },
-                )
-                .await?
-            {
+            let options = SaveOptions {
+                announce,
+                ttl: self.settings.payin_ttl,
+                reconcile_after: self.settings.reconcile_after,
+            };
+            if self.save(&payin, expected, options, answering).await? {
                 self.terminal.saved(&payin);
                 return Ok(payin);
             }
@@ -226,6 +222,30 @@ impl Payments {
             StoreError::Unavailable("the payin kept changing under concurrent writers".into())
                 .into(),
         )
+    }
+
+    /// Saves `payin` (compare-and-set), finishing `answering`'s record with it in the same
+    /// step when the attempt answers with the payin.
+    async fn save(
+        &self,
+        payin: &Payin,
+        expected: u64,
+        options: SaveOptions,
+        answering: Option<&Attempt>,
+    ) -> Result<bool, StoreError> {
+        let Some((attempt, outcome)) =
+            answering.and_then(|attempt| Some((attempt, attempt.answer(payin)?)))
+        else {
+            return self.store.save_payin(payin, expected, options).await;
+        };
+        let saved = self
+            .store
+            .save_payin_finishing(payin, expected, options, attempt.finish(&outcome))
+            .await?;
+        if saved == Some(true) {
+            attempt.finished(outcome);
+        }
+        Ok(saved.is_some())
     }
 
     /// Reads the payin's provider now and applies what it says. `Ok(None)`: the provider

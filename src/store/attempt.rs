@@ -6,8 +6,9 @@
 //! call); an attempt that lost it can neither call the provider (the fence fails) nor record
 //! a result (`finish` checks the owner).
 
-use super::{Acquired, Claim, IdempotencyScope, Store, StoreError};
-use std::sync::{Arc, Mutex};
+use super::{Acquired, Claim, Finish, IdempotencyScope, Store, StoreError, StoredOutcome};
+use crate::domain::Payin;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -32,8 +33,17 @@ struct Hold {
     lease: Duration,
     /// How long one provider call can last (its timeout, and a margin).
     call: Duration,
+    /// How long the record lives once finished.
+    record_ttl: Duration,
     state: Mutex<HoldState>,
+    /// How the call answers with the payin it creates (see `answers_with`).
+    answer: OnceLock<Answer>,
+    /// The outcome a save already finished the record with.
+    finished: Mutex<Option<StoredOutcome>>,
 }
+
+/// Encodes the response a call gives with a payin.
+type Answer = Box<dyn Fn(&Payin) -> Vec<u8> + Send + Sync>;
 
 #[derive(Clone, Copy)]
 struct HoldState {
@@ -44,28 +54,20 @@ struct HoldState {
     lost: bool,
 }
 
-/// Renews the lease in the background until dropped.
-pub struct KeepAlive(tokio::task::JoinHandle<()>);
-
-impl Drop for KeepAlive {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 impl Attempt {
     /// The attempt that `begin` gave the record to, held until `held_until` (the lease
-    /// `begin` granted, timed from before it was sent), and the task that keeps its lease
-    /// alive until the returned guard is dropped. `lease` is what each renewal grants; `call`
-    /// bounds one provider call, which the fence holds the record for.
+    /// `begin` granted, timed from before it was sent). `lease` is what each renewal grants
+    /// (see [`Attempt::renewing`]); `call` bounds one provider call, which the fence holds the
+    /// record for.
     pub fn hold(
         store: Arc<dyn Store>,
         scope: IdempotencyScope<'_>,
         acquired: Acquired,
         (lease, call): (Duration, Duration),
         held_until: Instant,
-    ) -> (Self, KeepAlive) {
-        let attempt = Attempt {
+        record_ttl: Duration,
+    ) -> Self {
+        Attempt {
             hold: Arc::new(Hold {
                 store,
                 operation: scope.operation,
@@ -76,14 +78,27 @@ impl Attempt {
                 provider: acquired.provider,
                 lease,
                 call,
+                record_ttl,
                 state: Mutex::new(HoldState {
                     held_until,
                     lost: false,
                 }),
+                answer: OnceLock::new(),
+                finished: Mutex::new(None),
             }),
-        };
-        let keep_alive = KeepAlive(tokio::spawn(attempt.clone().renew_periodically()));
-        (attempt, keep_alive)
+        }
+    }
+
+    /// Runs `work` while renewing the lease, in the same task: no task of its own to spawn
+    /// and abort on every call. The renewals stop with `work` (or once the record is lost).
+    pub async fn renewing<T>(&self, work: impl Future<Output = T>) -> T {
+        let mut work = std::pin::pin!(work);
+        tokio::select! {
+            biased;
+            output = &mut work => return output,
+            () = self.renew_periodically() => {}
+        }
+        work.await
     }
 
     pub fn scope(&self) -> IdempotencyScope<'_> {
@@ -115,6 +130,47 @@ impl Attempt {
     /// The provider the record keeps for its create: the one every attempt uses.
     pub fn provider(&self) -> Option<&str> {
         self.hold.provider.as_deref()
+    }
+
+    /// Says how this call answers with the payin it creates (a create's response), so that
+    /// the save that keeps that payin may finish the record in the same step: one round trip
+    /// fewer, and no moment where the payin is kept but its answer is not.
+    pub fn answers_with(&self, answer: impl Fn(&Payin) -> Vec<u8> + Send + Sync + 'static) {
+        let _ = self.hold.answer.set(Box::new(answer));
+    }
+
+    /// The successful outcome that answers with `payin`, if the call said how it answers.
+    pub fn answer(&self, payin: &Payin) -> Option<StoredOutcome> {
+        let answer = self.hold.answer.get()?;
+        Some(StoredOutcome::ok(answer(payin)))
+    }
+
+    /// The finish of this attempt's record with `outcome`.
+    pub fn finish<'a>(&'a self, outcome: &'a StoredOutcome) -> Finish<'a> {
+        Finish {
+            scope: self.scope(),
+            owner: &self.hold.owner,
+            outcome,
+            ttl: self.hold.record_ttl,
+        }
+    }
+
+    /// Notes that the store finished the record with `outcome`.
+    pub fn finished(&self, outcome: StoredOutcome) {
+        *self.hold.finished.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+    }
+
+    /// Whether the record is already finished with exactly `outcome`.
+    pub fn finished_with(&self, outcome: &StoredOutcome) -> bool {
+        self.finished_outcome().as_ref() == Some(outcome)
+    }
+
+    fn finished_with_any(&self) -> bool {
+        self.finished_outcome().is_some()
+    }
+
+    fn finished_outcome(&self) -> std::sync::MutexGuard<'_, Option<StoredOutcome>> {
+        self.hold.finished.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Succeeds only once this attempt surely holds its record until the provider call that
@@ -165,12 +221,14 @@ impl Attempt {
     }
 
     /// Renews four times a lease, so that one or two slow round trips do not lose it.
-    async fn renew_periodically(self) {
+    async fn renew_periodically(&self) {
         let period = self.hold.lease / 4;
         loop {
             tokio::time::sleep(period).await;
             match self.renew(self.hold.lease).await {
                 Ok(true) => {}
+                // Closed by the save that kept its answer, not taken over.
+                Ok(false) if self.finished_with_any() => return,
                 Ok(false) => {
                     tracing::warn!(
                         operation = self.hold.operation,

@@ -51,6 +51,28 @@ pub struct StoredOutcome {
     pub body: Vec<u8>,
 }
 
+impl StoredOutcome {
+    /// A successful answer: gRPC code 0 (OK) and the encoded message.
+    pub fn ok(body: Vec<u8>) -> Self {
+        Self {
+            code: 0,
+            message: String::new(),
+            body,
+        }
+    }
+}
+
+/// An idempotency record's final outcome, to write with the payin it answers with
+/// (`Store::save_payin_finishing`).
+#[derive(Debug, Clone, Copy)]
+pub struct Finish<'a> {
+    pub scope: IdempotencyScope<'a>,
+    pub owner: &'a str,
+    pub outcome: &'a StoredOutcome,
+    /// How long the finished record lives.
+    pub ttl: Duration,
+}
+
 /// What a claim (of a reference, or of a payin's refund-sent mark) found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
@@ -189,6 +211,34 @@ pub trait Store: Send + Sync + 'static {
         expected_version: u64,
         options: SaveOptions,
     ) -> Result<bool, StoreError>;
+
+    /// `save_payin`, and once the payin is saved, `finish` of the record that answers with
+    /// it: in one atomic step where the store can (one script on a single primary), else
+    /// one after the other. `None`: not saved, and nothing finished; `Some(finished)`:
+    /// saved, and whether the record was finished (`false`: not here, e.g. `owner` lost it
+    /// or the second step failed; the caller's own `finish` then says what became of it).
+    async fn save_payin_finishing(
+        &self,
+        payin: &Payin,
+        expected_version: u64,
+        options: SaveOptions,
+        finish: Finish<'_>,
+    ) -> Result<Option<bool>, StoreError> {
+        if !self.save_payin(payin, expected_version, options).await? {
+            return Ok(None);
+        }
+        let Finish {
+            scope,
+            owner,
+            outcome,
+            ttl,
+        } = finish;
+        Ok(Some(
+            self.finish(scope, owner, outcome, ttl)
+                .await
+                .unwrap_or(false),
+        ))
+    }
 
     /// Forgets a cached payin that charges no one (an intent whose payment step was refused),
     /// with its provider-reference index and its place on the reconciler's schedule, so that

@@ -4,7 +4,7 @@
 
 use crate::common::*;
 use payments_gateway::config::RedisConfig;
-use payments_gateway::store::attempt::{Attempt, KeepAlive};
+use payments_gateway::store::attempt::Attempt;
 use payments_gateway::store::memory::MemoryStore;
 use payments_gateway::store::redis::RedisStore;
 use payments_gateway::store::{
@@ -32,17 +32,39 @@ async fn begin(store: &Arc<dyn Store>, lease: Duration) -> Begin {
     store.begin(SCOPE, "fp", lease, TTL, None).await.unwrap()
 }
 
-/// Opens the record and holds it as the runner does: renewals of `lease`, fences of `call`.
+/// An attempt's work in progress, renewing its lease until dropped (its replica died).
+struct Working(tokio::task::JoinHandle<()>);
+
+impl Drop for Working {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Opens the record and holds it as the runner does: renewals of `lease` while it works
+/// (until the returned guard is dropped), fences of `call`.
 async fn first_attempt(
     store: &Arc<dyn Store>,
     lease: Duration,
     call: Duration,
-) -> (Attempt, KeepAlive) {
+) -> (Attempt, Working) {
     let sent = Instant::now();
     let Begin::Acquired(acquired) = begin(store, lease).await else {
         panic!("the first begin owns the record");
     };
-    Attempt::hold(store.clone(), SCOPE, acquired, (lease, call), sent + lease)
+    let attempt = Attempt::hold(
+        store.clone(),
+        SCOPE,
+        acquired,
+        (lease, call),
+        sent + lease,
+        TTL,
+    );
+    let renewing = attempt.clone();
+    let working = tokio::spawn(async move {
+        renewing.renewing(std::future::pending::<()>()).await;
+    });
+    (attempt, Working(working))
 }
 
 /// A live attempt (renewed by its keep-alive) is never taken over, however long it runs.

@@ -4,6 +4,8 @@
 //! provider, announcements, refund-sent marks, poll leases, the reconciler's schedule and
 //! idempotency records.
 
+mod finishing;
+
 use crate::common::*;
 use chrono::Utc;
 use payments_gateway::config::RedisConfig;
@@ -371,6 +373,8 @@ pub(crate) async fn the_whole_contract(empty: impl Fn() -> Arc<dyn Store>) {
     the_reconciler_s_schedule_follows_open_payins(empty()).await;
     idempotency_records_replay_refuse_and_resume(empty()).await;
     a_dropped_payin_leaves_nothing_and_records_keep_their_provider(empty()).await;
+    finishing::a_save_finishes_the_record_it_answers_only_when_it_saves_for_its_owner(empty())
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

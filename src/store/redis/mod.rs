@@ -6,6 +6,7 @@ mod feed;
 mod keys;
 mod operations;
 mod replicated;
+mod replies;
 mod scripts;
 mod slots;
 

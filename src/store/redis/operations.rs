@@ -5,11 +5,12 @@
 
 use super::keys::OPEN_PAYINS;
 use super::replicated::ScriptCall;
+use super::replies::parse_begin;
 use super::scripts::*;
-use super::{CHANGES_CHANNEL, RedisStore, millis, number, utf8};
+use super::{CHANGES_CHANNEL, RedisStore, millis};
 use crate::domain::Payin;
 use crate::store::{
-    Acquired, Begin, ChangeNotice, Claim, IdempotencyScope, PollLease, ReferenceClaim, SaveOptions,
+    Begin, ChangeNotice, Claim, Finish, IdempotencyScope, PollLease, ReferenceClaim, SaveOptions,
     Store, StoreError, StoredOutcome, new_owner,
 };
 use async_trait::async_trait;
@@ -179,36 +180,49 @@ impl Store for RedisStore {
         options: SaveOptions,
     ) -> Result<bool, StoreError> {
         let data = serde_json::to_vec(payin).expect("a payin serializes");
-        let flag = |b: bool| if b { "1" } else { "0" };
         if self.keys.tagged() {
             return self
                 .save_payin_by_slot(payin, expected_version, options, data)
                 .await;
         }
-        let saved: i64 = self
-            .run(
-                "save_payin",
-                SAVE_PAYIN
-                    .key(self.keys.payin(&payin.reference))
-                    .key(
-                        self.keys
-                            .provider_index(&payin.provider, &payin.provider_reference),
-                    )
-                    .key(OPEN_PAYINS)
-                    .key(self.keys.reference_claim(&payin.reference))
-                    .arg(expected_version)
-                    .arg(payin.version)
-                    .arg(data)
-                    .arg(millis(options.ttl))
-                    .arg(&payin.reference)
-                    .arg(flag(!payin.provider_reference.is_empty()))
-                    .arg(flag(payin.status.is_terminal()))
-                    .arg(flag(options.announce))
-                    .arg(millis(options.reconcile_after))
-                    .arg(CHANGES_CHANNEL),
-            )
-            .await?;
+        let save = self.save_payin_call(&SAVE_PAYIN, payin, expected_version, options, data);
+        let saved: i64 = self.run("save_payin", &save).await?;
         Ok(saved == 1)
+    }
+
+    async fn save_payin_finishing(
+        &self,
+        payin: &Payin,
+        expected_version: u64,
+        options: SaveOptions,
+        finish: Finish<'_>,
+    ) -> Result<Option<bool>, StoreError> {
+        // On a cluster the record lives in another slot: one step after the other.
+        if self.keys.tagged() {
+            let saved = self.save_payin(payin, expected_version, options).await?;
+            let finished = saved
+                && self
+                    .finish(finish.scope, finish.owner, finish.outcome, finish.ttl)
+                    .await
+                    .unwrap_or(false);
+            return Ok(saved.then_some(finished));
+        }
+        let data = serde_json::to_vec(payin).expect("a payin serializes");
+        let mut call = self.save_payin_call(
+            &SAVE_PAYIN_FINISHING,
+            payin,
+            expected_version,
+            options,
+            data,
+        );
+        call.key(self.keys.record(finish.scope))
+            .arg(finish.owner)
+            .arg(finish.outcome.code)
+            .arg(&finish.outcome.message)
+            .arg(&finish.outcome.body[..])
+            .arg(millis(finish.ttl));
+        let kept: i64 = self.run("save_payin_finishing", &call).await?;
+        Ok((kept > 0).then_some(kept == 2))
     }
 
     async fn drop_payin(&self, payin: &Payin) -> Result<(), StoreError> {
@@ -322,51 +336,34 @@ impl Store for RedisStore {
     }
 }
 
-/// BEGIN's answer, for the attempt `owner`.
-fn parse_begin(reply: Vec<Vec<u8>>, owner: String) -> Result<Begin, StoreError> {
-    let mut parts = reply.into_iter();
-    let tag = parts.next().map(utf8).transpose()?.unwrap_or_default();
-    match tag.as_str() {
-        "acquired" => {
-            let resumed = parts.next().is_some_and(|flag| flag == b"1");
-            // Empty: the claim is taken next, in its own slot (a cluster).
-            let reference = parts
-                .next()
-                .filter(|claimed| !claimed.is_empty())
-                .map(|claimed| Ok::<_, StoreError>(Claim::from_script(number(claimed)?)))
-                .transpose()?;
-            let provider = parts
-                .next()
-                .map(utf8)
-                .transpose()?
-                .filter(|p| !p.is_empty());
-            Ok(Begin::Acquired(Acquired {
-                owner,
-                resumed,
-                reference,
-                provider,
-            }))
-        }
-        "conflict" => Ok(Begin::Conflict),
-        "running" => Ok(Begin::InFlight),
-        "done" => {
-            let (Some(code), Some(message), Some(body)) =
-                (parts.next(), parts.next(), parts.next())
-            else {
-                return Err(StoreError::Corrupt(
-                    "finished record lacks its outcome".into(),
-                ));
-            };
-            let code = i32::try_from(number(code)?)
-                .map_err(|_| StoreError::Corrupt("stored code is out of range".into()))?;
-            Ok(Begin::Replay(StoredOutcome {
-                code,
-                message: utf8(message)?,
-                body,
-            }))
-        }
-        other => Err(StoreError::Corrupt(format!(
-            "unknown begin reply `{other}`"
-        ))),
+impl RedisStore {
+    /// SAVE_PAYIN's keys and arguments, for `script` (which may add its own after them).
+    fn save_payin_call<'s>(
+        &self,
+        script: &'s redis::Script,
+        payin: &Payin,
+        expected_version: u64,
+        options: SaveOptions,
+        data: Vec<u8>,
+    ) -> redis::ScriptInvocation<'s> {
+        let flag = |b: bool| if b { "1" } else { "0" };
+        let mut call = script.key(self.keys.payin(&payin.reference));
+        call.key(
+            self.keys
+                .provider_index(&payin.provider, &payin.provider_reference),
+        )
+        .key(OPEN_PAYINS)
+        .key(self.keys.reference_claim(&payin.reference))
+        .arg(expected_version)
+        .arg(payin.version)
+        .arg(data)
+        .arg(millis(options.ttl))
+        .arg(&payin.reference)
+        .arg(flag(!payin.provider_reference.is_empty()))
+        .arg(flag(payin.status.is_terminal()))
+        .arg(flag(options.announce))
+        .arg(millis(options.reconcile_after))
+        .arg(CHANGES_CHANNEL);
+        call
     }
 }

@@ -18,10 +18,12 @@ local rec = redis.call('HMGET', KEYS[1], 'fp', 'state', 'lease', 'code', 'msg', 
 local resumed = '1'
 local provider = rec[7] or ''
 if not rec[1] then
-  redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'state', 'running', 'owner', ARGV[2], 'lease', now + tonumber(ARGV[3]))
+  local lease = now + tonumber(ARGV[3])
   if ARGV[7] then
-    redis.call('HSET', KEYS[1], 'provider', ARGV[7])
+    redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'state', 'running', 'owner', ARGV[2], 'lease', lease, 'provider', ARGV[7])
     provider = ARGV[7]
+  else
+    redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'state', 'running', 'owner', ARGV[2], 'lease', lease)
   end
   redis.call('PEXPIRE', KEYS[1], ARGV[4])
   resumed = '0'
@@ -71,16 +73,25 @@ return 1
     )
 });
 
+/// Records a final outcome if its owner still holds the record: the one definition FINISH
+/// and SAVE_PAYIN_FINISHING share.
+const FINISH_FUNCTION: &str = r"
+local function finish(record, owner, code, message, body, ttl)
+  if redis.call('HGET', record, 'owner') ~= owner then return false end
+  redis.call('HSET', record, 'state', 'done', 'code', code, 'msg', message, 'body', body)
+  redis.call('HDEL', record, 'owner', 'lease')
+  redis.call('PEXPIRE', record, ttl)
+  return true
+end
+";
+
 pub static FINISH: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
-if redis.call('HGET', KEYS[1], 'owner') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'done', 'code', ARGV[2], 'msg', ARGV[3], 'body', ARGV[4])
-redis.call('HDEL', KEYS[1], 'owner', 'lease')
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-return 1
-",
-    )
+    Script::new(&format!(
+        "{FINISH_FUNCTION}
+if finish(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]) then return 1 end
+return 0
+"
+    ))
 });
 
 pub static RELEASE: LazyLock<Script> = LazyLock::new(|| {
@@ -129,10 +140,8 @@ return redis.call('DEL', KEYS[1])
 
 /// Compare-and-set of a payin: the one place its state changes. In the same atomic step it
 /// keeps the provider-reference index, the reference claim's lifetime and the reconciler's
-/// schedule, and announces the change.
-pub static SAVE_PAYIN: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
-        r"
+/// schedule, and announces the change. Answers 0 (someone wrote first) before writing.
+const SAVE_PAYIN_STEPS: &str = r"
 local v = redis.call('HGET', KEYS[1], 'v')
 local current = v and tonumber(v) or 0
 if current ~= tonumber(ARGV[1]) then return 0 end
@@ -149,9 +158,22 @@ else
   redis.call('ZADD', KEYS[3], 'NX', now + tonumber(ARGV[9]), ARGV[5])
 end
 if ARGV[8] == '1' then redis.call('PUBLISH', ARGV[10], ARGV[3]) end
+";
+
+/// SAVE_PAYIN_STEPS: 1 saved, 0 not.
+pub static SAVE_PAYIN: LazyLock<Script> =
+    LazyLock::new(|| Script::new(&format!("{SAVE_PAYIN_STEPS}\nreturn 1\n")));
+
+/// SAVE_PAYIN_STEPS, then FINISH of the record KEYS[5] for the owner ARGV[11] (code, message,
+/// body and lifetime in ARGV[12..15]): the last write of a create and its record in one round
+/// trip. 2 saved and finished, 1 saved only (the record is no longer the owner's), 0 neither.
+pub static SAVE_PAYIN_FINISHING: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{FINISH_FUNCTION}{SAVE_PAYIN_STEPS}
+if finish(KEYS[5], ARGV[11], ARGV[12], ARGV[13], ARGV[14], ARGV[15]) then return 2 end
 return 1
-",
-    )
+"
+    ))
 });
 
 /// SAVE_PAYIN's part in the payin's own slot (a cluster): the compare-and-set of the payin
