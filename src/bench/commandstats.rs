@@ -47,7 +47,10 @@ impl CommandStats {
             .iter()
             .map(|(name, &(calls, usec))| {
                 let (c0, u0) = before.0.get(name).copied().unwrap_or_default();
-                (name.clone(), (calls - c0, usec - u0))
+                (
+                    name.clone(),
+                    (calls.saturating_sub(c0), usec.saturating_sub(u0)),
+                )
             })
             .filter(|(_, (calls, _))| *calls > 0)
             .collect();

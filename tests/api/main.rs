@@ -7,6 +7,7 @@ mod common;
 mod attempts;
 mod behaviour;
 mod create;
+mod create_finishing;
 mod create_outcomes;
 mod errors;
 mod hub2;
