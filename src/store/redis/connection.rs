@@ -190,7 +190,9 @@ impl Connection {
         Fut: Future<Output = Result<T, RedisError>>,
     {
         use tracing::Instrument;
-        let span = tracing::info_span!(
+        // Debug level: exported with the trace, but not built for every round trip when only
+        // info logs are wanted.
+        let span = tracing::debug_span!(
             "redis",
             otel.name = %format_args!("redis {operation}"),
             otel.kind = "client",
