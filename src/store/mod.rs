@@ -224,20 +224,7 @@ pub trait Store: Send + Sync + 'static {
         options: SaveOptions,
         finish: Finish<'_>,
     ) -> Result<Option<bool>, StoreError> {
-        if !self.save_payin(payin, expected_version, options).await? {
-            return Ok(None);
-        }
-        let Finish {
-            scope,
-            owner,
-            outcome,
-            ttl,
-        } = finish;
-        Ok(Some(
-            self.finish(scope, owner, outcome, ttl)
-                .await
-                .unwrap_or(false),
-        ))
+        save_then_finish(self, payin, expected_version, options, finish).await
     }
 
     /// Forgets a cached payin that charges no one (an intent whose payment step was refused),
@@ -294,6 +281,33 @@ pub enum PollLease {
     Taken,
     /// Another poll happened lately; the next may come after this long.
     HeldFor(Duration),
+}
+
+/// `save_payin_finishing` as two steps, for a store that cannot write both at once: the
+/// finish only once the payin is saved. A finish that fails answers `false` (not finished
+/// here); the caller's own `finish` then says what became of the record.
+pub(crate) async fn save_then_finish<S: Store + ?Sized>(
+    store: &S,
+    payin: &Payin,
+    expected_version: u64,
+    options: SaveOptions,
+    finish: Finish<'_>,
+) -> Result<Option<bool>, StoreError> {
+    if !store.save_payin(payin, expected_version, options).await? {
+        return Ok(None);
+    }
+    let Finish {
+        scope,
+        owner,
+        outcome,
+        ttl,
+    } = finish;
+    Ok(Some(
+        store
+            .finish(scope, owner, outcome, ttl)
+            .await
+            .unwrap_or(false),
+    ))
 }
 
 /// How a payin is saved.

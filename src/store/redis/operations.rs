@@ -11,7 +11,7 @@ use super::{CHANGES_CHANNEL, RedisStore, millis};
 use crate::domain::Payin;
 use crate::store::{
     Begin, ChangeNotice, Claim, Finish, IdempotencyScope, PollLease, ReferenceClaim, SaveOptions,
-    Store, StoreError, StoredOutcome, new_owner,
+    Store, StoreError, StoredOutcome, new_owner, save_then_finish,
 };
 use async_trait::async_trait;
 use std::time::Duration;
@@ -199,13 +199,7 @@ impl Store for RedisStore {
     ) -> Result<Option<bool>, StoreError> {
         // On a cluster the record lives in another slot: one step after the other.
         if self.keys.tagged() {
-            let saved = self.save_payin(payin, expected_version, options).await?;
-            let finished = saved
-                && self
-                    .finish(finish.scope, finish.owner, finish.outcome, finish.ttl)
-                    .await
-                    .unwrap_or(false);
-            return Ok(saved.then_some(finished));
+            return save_then_finish(self, payin, expected_version, options, finish).await;
         }
         let data = serde_json::to_vec(payin).expect("a payin serializes");
         let mut call = self.save_payin_call(
