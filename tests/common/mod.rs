@@ -36,22 +36,32 @@ pub fn free_port() -> u16 {
 
 /// A free port that a process will bind again later (a Redis or a replica restarted on the
 /// same address): below Linux's ephemeral range (32768 and up), so that no outgoing
-/// connection takes it in between, and apart from the cluster harness's 16000–32000. A
-/// counter keeps this process's picks apart, the pid other processes'.
+/// connection takes it in between, and apart from the cluster harness's 16000–32000.
 pub fn stable_port() -> u16 {
-    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::atomic::AtomicU32;
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    const BASE: u32 = 10_000;
+    port_in(10_000, &NEXT, |port| {
+        StdListener::bind(("127.0.0.1", port)).is_ok()
+    })
+}
+
+/// The first port of `base..base + 6000` that is `usable`, walked from an offset: `next`
+/// keeps this process's picks apart, the pid other processes'.
+pub fn port_in(
+    base: u32,
+    next: &std::sync::atomic::AtomicU32,
+    usable: impl Fn(u16) -> bool,
+) -> u16 {
     const SPAN: u32 = 6_000;
     let offset = std::process::id().wrapping_mul(397) % SPAN;
     for _ in 0..SPAN {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = (BASE + (offset + n) % SPAN) as u16;
-        if StdListener::bind(("127.0.0.1", port)).is_ok() {
+        let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let port = (base + (offset + n) % SPAN) as u16;
+        if usable(port) {
             return port;
         }
     }
-    panic!("no free port in {BASE}..{}", BASE + SPAN);
+    panic!("no usable port in {base}..{}", base + SPAN);
 }
 
 /// A redis-server of our own on a free port, stoppable and restartable.

@@ -13,7 +13,7 @@ use super::replica::RunDir;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
 /// The longest any wait here lasts before it fails the test. A cluster failover with a 1 s
@@ -118,21 +118,12 @@ fn is_free(port: u16) -> bool {
 
 /// A port for a cluster node: it and its bus port (port + 10000) free, both below Linux's
 /// ephemeral range (32768 and up), so no outgoing connection takes them between this check
-/// and redis-server's bind. A counter keeps this process's picks apart, the pid other
-/// processes'; a pick that is taken anyway makes the node start again on another.
+/// and redis-server's bind; a pick that is taken anyway makes the node start again on another.
 fn cluster_port() -> u16 {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    const BASE: u32 = 16_000;
-    const SPAN: u32 = 6_000;
-    let offset = std::process::id().wrapping_mul(211) % SPAN;
-    for _ in 0..SPAN {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = (BASE + (offset + n) % SPAN) as u16;
-        if is_free(port) && is_free(port + 10_000) {
-            return port;
-        }
-    }
-    panic!("no free port pair in {BASE}..{} (+10000)", BASE + SPAN);
+    super::port_in(16_000, &NEXT, |port| {
+        is_free(port) && is_free(port + 10_000)
+    })
 }
 
 /// One redis-server (or sentinel) process of a topology, with its log in the topology's dir.
