@@ -1,9 +1,11 @@
 //! The bare baseline: a `PaymentsService` whose GetPayin answers a pre-built `Payin` (the
-//! very message the real service gave for that reference, so of the same encoded size),
-//! served through the same server builder, interceptor, message limits, incoming (nodelay),
+//! very message the real service gave for that reference, so of the same encoded size), and
+//! whose CreatePayin, given a Redis and a sandbox, makes a create's round trips alone
+//! (`bare_create`); served through the same server builder, interceptor, message limits, incoming (nodelay),
 //! health and reflection services as the real one (`startup::grpc_server`). Run as the hidden
 //! `payments-gateway bench-bare` subcommand, reading the same environment as `serve`.
 
+use super::bare_create::BareCreate;
 use crate::api::auth::BearerAuth;
 use crate::config::{Config, ServeArgs};
 use crate::proto::payments_service_server::PaymentsService;
@@ -24,6 +26,12 @@ pub struct BareArgs {
     /// A directory of `<reference>.pb` files, each an encoded `Payin` to answer.
     #[arg(long)]
     pub payins_dir: PathBuf,
+    /// With `--sandbox-url`: CreatePayin makes a create's round trips to this Redis.
+    #[arg(long, requires = "sandbox_url")]
+    pub redis_url: Option<String>,
+    /// The Novasend sandbox the bare CreatePayin posts to.
+    #[arg(long, requires = "redis_url")]
+    pub sandbox_url: Option<String>,
     #[command(flatten)]
     pub serve: ServeArgs,
 }
@@ -31,6 +39,7 @@ pub struct BareArgs {
 #[derive(Clone)]
 pub struct BarePayments {
     payins: Arc<HashMap<String, Payin>>,
+    create: Option<Arc<BareCreate>>,
 }
 
 impl BarePayments {
@@ -53,6 +62,7 @@ impl BarePayments {
         }
         Ok(Self {
             payins: Arc::new(payins),
+            create: None,
         })
     }
 }
@@ -63,9 +73,14 @@ type NoUpdates = Pin<Box<dyn futures_util::Stream<Item = Result<PayinUpdate, Sta
 impl PaymentsService for BarePayments {
     async fn create_payin(
         &self,
-        _request: Request<CreatePayinRequest>,
+        request: Request<CreatePayinRequest>,
     ) -> Result<Response<Payin>, Status> {
-        Err(Status::unimplemented("bare baseline: GetPayin only"))
+        match &self.create {
+            Some(create) => create.create(request.get_ref()).await.map(Response::new),
+            None => Err(Status::unimplemented(
+                "bare baseline: no Redis and sandbox given",
+            )),
+        }
     }
 
     async fn get_payin(
@@ -84,18 +99,24 @@ impl PaymentsService for BarePayments {
         &self,
         _request: Request<StreamPayinUpdatesRequest>,
     ) -> Result<Response<NoUpdates>, Status> {
-        Err(Status::unimplemented("bare baseline: GetPayin only"))
+        Err(Status::unimplemented(
+            "bare baseline: GetPayin and CreatePayin only",
+        ))
     }
 
     async fn refund(&self, _request: Request<RefundRequest>) -> Result<Response<Refund>, Status> {
-        Err(Status::unimplemented("bare baseline: GetPayin only"))
+        Err(Status::unimplemented(
+            "bare baseline: GetPayin and CreatePayin only",
+        ))
     }
 
     async fn confirm_payin(
         &self,
         _request: Request<crate::proto::ConfirmPayinRequest>,
     ) -> Result<Response<Payin>, Status> {
-        Err(Status::unimplemented("bare baseline: GetPayin only"))
+        Err(Status::unimplemented(
+            "bare baseline: GetPayin and CreatePayin only",
+        ))
     }
 }
 
@@ -103,7 +124,10 @@ impl PaymentsService for BarePayments {
 pub async fn run(args: BareArgs) -> Result<(), String> {
     crate::startup::install_crypto_provider();
     let config = Config::from_args(&args.serve).map_err(|errors| errors.join("; "))?;
-    let bare = BarePayments::load(&args.payins_dir)?;
+    let mut bare = BarePayments::load(&args.payins_dir)?;
+    if let (Some(redis_url), Some(sandbox_url)) = (&args.redis_url, &args.sandbox_url) {
+        bare.create = Some(Arc::new(BareCreate::connect(redis_url, sandbox_url).await?));
+    }
     let listener = tokio::net::TcpListener::bind(config.grpc_addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.grpc_addr))?;

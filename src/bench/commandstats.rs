@@ -57,6 +57,15 @@ impl CommandStats {
         Self(delta)
     }
 
+    /// Counts `other`'s calls and time too.
+    pub fn add(&mut self, other: &Self) {
+        for (name, &(calls, usec)) in &other.0 {
+            let (c, u) = self.0.entry(name.clone()).or_default();
+            *c += calls;
+            *u += usec;
+        }
+    }
+
     /// `evalsha 2.00 (9.1 µs each), …` per one of `per` operations, most called first.
     pub fn per_operation(&self, per: u64) -> String {
         let mut rows: Vec<_> = self.0.iter().collect();
@@ -86,8 +95,14 @@ mod tests {
         let after = CommandStats::parse(
             "# Commandstats\r\ncmdstat_evalsha:calls=30,usec=300,usec_per_call=10.00,rejected_calls=0,failed_calls=0\r\ncmdstat_ping:calls=1,usec=1,usec_per_call=1.00\r\n",
         );
+        let mut delta = after.since(&before);
         assert_eq!(
-            after.since(&before).per_operation(10),
+            delta.per_operation(10),
+            "evalsha 2.00 (10.0 µs each), ping 0.10 (1.0 µs each)"
+        );
+        delta.add(&after.since(&before));
+        assert_eq!(
+            delta.per_operation(20),
             "evalsha 2.00 (10.0 µs each), ping 0.10 (1.0 µs each)"
         );
     }

@@ -4,6 +4,7 @@
 //! bench/results/. Every wait is bounded; every child is killed on the way out.
 
 pub mod bare;
+mod bare_create;
 mod calls;
 mod commandstats;
 mod create;

@@ -304,6 +304,35 @@ impl Service {
         Self::spawn(dir, "bare", "bench-bare", Ports::free()?, vars, &extra).await
     }
 
+    /// The bare baseline whose CreatePayin makes a create's round trips to `redis` and
+    /// `sandbox`, none of its work.
+    pub async fn start_bare_create(
+        dir: &Path,
+        redis: &Redis,
+        sandbox: &Sandbox,
+    ) -> Result<Self, String> {
+        let payins_dir = dir.join("bare-create-payins");
+        std::fs::create_dir_all(&payins_dir).map_err(|e| e.to_string())?;
+        let vars = env(&[("RUST_LOG", "warn")]);
+        let extra = [
+            "--payins-dir".to_owned(),
+            payins_dir.display().to_string(),
+            "--redis-url".into(),
+            redis.url(),
+            "--sandbox-url".into(),
+            sandbox.base_url(),
+        ];
+        Self::spawn(
+            dir,
+            "bare-create",
+            "bench-bare",
+            Ports::free()?,
+            vars,
+            &extra,
+        )
+        .await
+    }
+
     async fn spawn(
         dir: &Path,
         name: &str,
