@@ -321,6 +321,12 @@ pub struct SaveOptions {
     pub reconcile_after: Duration,
 }
 
+/// A name no other attempt, in this process or any other, has held: this process's random
+/// name (drawn once) and a count. Drawing 128 random bits for each attempt cost a system call
+/// on every create.
 fn new_owner() -> String {
-    uuid::Uuid::new_v4().to_string()
+    static PROCESS: std::sync::LazyLock<uuid::Uuid> = std::sync::LazyLock::new(uuid::Uuid::new_v4);
+    static ATTEMPTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let attempt = ATTEMPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{attempt}", PROCESS.simple())
 }

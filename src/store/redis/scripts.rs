@@ -78,8 +78,8 @@ return 1
 const FINISH_FUNCTION: &str = r"
 local function finish(record, owner, code, message, body, ttl)
   if redis.call('HGET', record, 'owner') ~= owner then return false end
-  redis.call('HSET', record, 'state', 'done', 'code', code, 'msg', message, 'body', body)
-  redis.call('HDEL', record, 'owner', 'lease')
+  -- no one holds a finished record: its owner is emptied in the same write
+  redis.call('HSET', record, 'state', 'done', 'code', code, 'msg', message, 'body', body, 'owner', '')
   redis.call('PEXPIRE', record, ttl)
   return true
 end
