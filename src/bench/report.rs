@@ -116,10 +116,17 @@ gets a fresh Redis, sandbox and replicas, stopped before the next group starts.
   read), never refreshed from the sandbox. Single-call latency: 1 call in flight, 1 connection.
 - CPU (c): utime + stime from /proc/<pid>/stat, before and after each measured window, over
   the calls completed in it; clock ticks from `getconf CLK_TCK`. CreatePayin with unique
-  references and idempotency keys, 64 in flight over 2 connections, 2 rounds of 3 s windows
-  alternating with direct `POST /v1/payin/sessions` calls to the sandbox (reqwest, 64 in
-  flight, pooled HTTP/1.1 connections as the service's own client); added latency = the
-  quantile through the service minus the same quantile direct.
+  references and idempotency keys, 64 in flight over 2 connections, 2 rounds of 3 s windows,
+  each followed by a window of the bare create: a child of the same binary, behind the same
+  server builder, whose CreatePayin makes the same round trips with none of the work (a Redis
+  script that does nothing, the same `POST /v1/payin/sessions` with the same headers and
+  client settings, a second do-nothing script carrying the provider's answer and the encoded
+  reply), on the same Redis and sandbox. Its CPU per create is the floor that tonic, redis-rs,
+  reqwest and loopback TCP set on this machine.
+- Added latency (c): callers at half the throughput sustained above (an open loop), 3 s
+  calling the sandbox directly (reqwest, pooled HTTP/1.1 connections as the service's own
+  client), then 3 s through the service; added = the quantile through the service minus the
+  same quantile direct. Then one call at a time, each way.
 - Streams (d): 10,000 payins created first; then 10,000 StreamPayinUpdates opened at once over
   200 connections, one per payin; time from the first open to the last SNAPSHOT received;
   VmRSS of the service (/proc/<pid>/status) 1 s after, all still open.
