@@ -3,6 +3,9 @@
 use opentelemetry::propagation::{Extractor, Injector};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+/// The W3C header that carries a trace; `tracestate` only ever comes with it.
+const TRACEPARENT: &str = "traceparent";
+
 struct MetadataExtractor<'a>(&'a tonic::metadata::MetadataMap);
 
 impl Extractor for MetadataExtractor<'_> {
@@ -21,8 +24,12 @@ impl Extractor for MetadataExtractor<'_> {
     }
 }
 
-/// Makes `span` continue the caller's trace, when its metadata carries a `traceparent`.
+/// Makes `span` continue the caller's trace, when its metadata carries a `traceparent`
+/// (without one there is nothing to continue, and nothing to look up on every call).
 pub fn continue_trace(span: &tracing::Span, metadata: &tonic::metadata::MetadataMap) {
+    if !metadata.contains_key(TRACEPARENT) {
+        return;
+    }
     let parent =
         opentelemetry::global::get_text_map_propagator(|p| p.extract(&MetadataExtractor(metadata)));
     let _ = span.set_parent(parent);
@@ -42,6 +49,9 @@ impl Extractor for HttpHeaderExtractor<'_> {
 
 /// Makes `span` continue the trace of an incoming HTTP request (a webhook), if it has one.
 pub fn continue_http_trace(span: &tracing::Span, headers: &axum::http::HeaderMap) {
+    if !headers.contains_key(TRACEPARENT) {
+        return;
+    }
     let parent = opentelemetry::global::get_text_map_propagator(|p| {
         p.extract(&HttpHeaderExtractor(headers))
     });
