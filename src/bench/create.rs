@@ -75,34 +75,48 @@ impl Cpu {
     }
 }
 
+/// A Redis, a sandbox and the service on them, fresh.
+struct Rig {
+    redis: Redis,
+    sandbox: Sandbox,
+    service: Service,
+    channels: Vec<Channel>,
+}
+
+impl Rig {
+    async fn start(dir: &RunDir, name: &str) -> Result<Self, String> {
+        let redis = Redis::start(&dir.path, &format!("redis-{name}")).await?;
+        let sandbox = Sandbox::start(&dir.path, &format!("sandbox-{name}"), "1h", None).await?;
+        let service = Service::start(
+            &dir.path,
+            &format!("service-{name}"),
+            Ports::free()?,
+            &redis,
+            &sandbox,
+            &[],
+        )
+        .await?;
+        let channels = connect(&service.grpc_url(), CONNECTIONS).await?;
+        Ok(Self {
+            redis,
+            sandbox,
+            service,
+            channels,
+        })
+    }
+}
+
 pub async fn run(dir: &RunDir, ticks: ClockTicks, report: &mut Report) -> Result<(), String> {
     let section = "c: CreatePayin";
-    let redis = Redis::start(&dir.path, "redis-create").await?;
-    let sandbox = Sandbox::start(&dir.path, "sandbox-create", "1h", None).await?;
-    let service = Service::start(
-        &dir.path,
-        "service-create",
-        Ports::free()?,
-        &redis,
-        &sandbox,
-        &[],
-    )
-    .await?;
-    let bare = Service::start_bare_create(&dir.path, &redis, &sandbox).await?;
-    let channels = connect(&service.grpc_url(), CONNECTIONS).await?;
+    let rig = Rig::start(dir, "create").await?;
+    let (redis, sandbox, service, channels) =
+        (&rig.redis, &rig.sandbox, &rig.service, &rig.channels);
+    let bare = Service::start_bare_create(&dir.path, redis, sandbox).await?;
     let bare_channels = connect(&bare.grpc_url(), CONNECTIONS).await?;
-    let http = reqwest::Client::builder()
-        .tcp_nodelay(true)
-        .timeout(load::CALL_TIMEOUT)
-        .build()
-        .map_err(|e| e.to_string())?;
     let ids = Arc::new(AtomicU64::new(0));
 
-    through_service(&channels, &ids, WARM_UP).await;
+    through_service(channels, &ids, WARM_UP).await;
     through_service(&bare_channels, &ids, WARM_UP).await;
-    // The sandbox's own capacity is not measured: a closed loop on it alone would fill it
-    // with hundreds of thousands of payins and slow everything after.
-    direct(&http, &sandbox.base_url(), &ids, Load::InFlight(1), WARM_UP).await;
     // Windows of the service and of the bare create alternate, so that drift on the shared
     // machine hits both alike; Redis's command counts are the service's windows' only.
     let (mut served, mut floor) = (Outcome::default(), Outcome::default());
@@ -112,7 +126,7 @@ pub async fn run(dir: &RunDir, ticks: ClockTicks, report: &mut Report) -> Result
     for _ in 0..ROUNDS {
         let commands_before = CommandStats::read(&redis.url()).await?;
         let before = Cpu::read(service.proc.pid(), redis_pid, sandbox_pid)?;
-        served.add(through_service(&channels, &ids, WINDOW).await);
+        served.add(through_service(channels, &ids, WINDOW).await);
         cpu.add(Cpu::read(service.proc.pid(), redis_pid, sandbox_pid)?.since(before));
         commands.add(
             &CommandStats::read(&redis.url())
@@ -123,13 +137,28 @@ pub async fn run(dir: &RunDir, ticks: ClockTicks, report: &mut Report) -> Result
         floor.add(through_service(&bare_channels, &ids, WINDOW).await);
         floor_cpu.add(Cpu::read(bare.proc.pid(), redis_pid, sandbox_pid)?.since(before));
     }
+    drop((bare_channels, bare, rig));
 
+    // Latency on a fresh Redis, sandbox and service: the windows above leave some hundred
+    // thousand payins in the sandbox, and growing its maps further stalled it for up to a few
+    // hundred milliseconds (direct p99 of 32–216 ms after them, 2–10 ms on a fresh one).
+    let rig = Rig::start(dir, "create-latency").await?;
+    let (sandbox, channels) = (&rig.sandbox, &rig.channels);
+    let http = reqwest::Client::builder()
+        .tcp_nodelay(true)
+        .timeout(load::CALL_TIMEOUT)
+        .build()
+        .map_err(|e| e.to_string())?;
+    through_service(channels, &ids, WARM_UP).await;
+    // The sandbox's own capacity is not measured: a closed loop on it alone would fill it
+    // with hundreds of thousands of payins and slow everything after.
+    direct(&http, &sandbox.base_url(), &ids, Load::InFlight(1), WARM_UP).await;
     // Busy but not saturated: callers arriving at a fixed rate, for the latency the service
     // adds. (At 64 in flight on two shared cores, the added latency is the queue's.)
     let rate = (served.throughput() * PACED_SHARE).round();
     let paced = Load::PerSecond(rate);
     let paced_straight = direct(&http, &sandbox.base_url(), &ids, paced, PACED_WINDOW).await;
-    let paced_served = through_service_with(&channels, &ids, paced, PACED_WINDOW).await;
+    let paced_served = through_service_with(channels, &ids, paced, PACED_WINDOW).await;
     // Unloaded: one call at a time.
     let one = Load::InFlight(1);
     let single_straight = direct(&http, &sandbox.base_url(), &ids, one, SINGLE_WINDOW).await;

@@ -123,7 +123,9 @@ gets a fresh Redis, sandbox and replicas, stopped before the next group starts.
   client settings, a second do-nothing script carrying the provider's answer and the encoded
   reply), on the same Redis and sandbox. Its CPU per create is the floor that tonic, redis-rs,
   reqwest and loopback TCP set on this machine.
-- Added latency (c): callers at half the throughput sustained above (an open loop), 3 s
+- Added latency (c), on a fresh Redis, sandbox and service (the CPU windows leave some
+  hundred thousand payins in the sandbox, whose further growth stalled it for up to a few
+  hundred ms): callers at half the throughput sustained above (an open loop), 3 s
   calling the sandbox directly (reqwest, pooled HTTP/1.1 connections as the service's own
   client), then 3 s through the service; added = the quantile through the service minus the
   same quantile direct. Then one call at a time, each way.
