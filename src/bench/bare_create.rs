@@ -14,6 +14,8 @@ use redis::aio::ConnectionManager;
 use std::time::Duration;
 use tonic::Status;
 
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+
 pub struct BareCreate {
     redis: ConnectionManager,
     http: reqwest::Client,
@@ -30,11 +32,14 @@ impl BareCreate {
             .get_connection_manager()
             .await
             .map_err(unreachable)?;
+        // As `ProviderHttp` builds the service's client.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
+            .connect_timeout(Duration::from_secs(5))
             .tcp_nodelay(true)
             .redirect(reqwest::redirect::Policy::none())
             .retry(reqwest::retry::never().max_retries_per_request(0))
+            .user_agent(concat!("payments-gateway/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| e.to_string())?;
         Ok(Self {
@@ -65,6 +70,8 @@ impl BareCreate {
             .header(reqwest::header::ACCEPT, "application/json")
             .header(reqwest::header::ACCEPT_LANGUAGE, "en")
             .header("X-Idempotency-Key", key.to_string())
+            // The service sends its span's trace context: a header of the same size.
+            .header("traceparent", TRACEPARENT)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body)
             .send()

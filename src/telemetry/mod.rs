@@ -84,6 +84,8 @@ where
         + Send
         + Sync,
 {
+    // W3C trace context only: `propagation::continue_trace` skips a call without a
+    // `traceparent`, which a baggage propagator added here would have to revisit.
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );

@@ -274,6 +274,28 @@ async fn idempotency_records_replay_refuse_and_resume(store: Arc<dyn Store>) {
         store.begin(scope, "fp", lease, ttl, None).await.unwrap(),
         Begin::Replay(outcome())
     );
+    // A finished record is no one's: not its last owner's, not an empty name's.
+    for owner in [second.owner.as_str(), ""] {
+        assert!(
+            !store.renew(scope, owner, lease).await.unwrap(),
+            "{owner:?}"
+        );
+        assert!(!store.release(scope, owner).await.unwrap(), "{owner:?}");
+        assert!(!store.forget(scope, owner).await.unwrap(), "{owner:?}");
+        let other = StoredOutcome {
+            body: b"another answer".to_vec(),
+            ..outcome()
+        };
+        assert!(
+            !store.finish(scope, owner, &other, ttl).await.unwrap(),
+            "{owner:?}"
+        );
+    }
+    assert_eq!(
+        store.begin(scope, "fp", lease, ttl, None).await.unwrap(),
+        Begin::Replay(outcome()),
+        "the first answer stands"
+    );
     // Forgotten (an invalid request): no trace, the key is new again.
     let other = IdempotencyScope {
         operation: "refund",

@@ -97,3 +97,45 @@ async fn every_upstream_call_carries_the_caller_s_trace_without_an_exporter() {
         [("GET".to_owned(), "/v1/payin/order-tc2".to_owned())]
     );
 }
+
+/// A call that carries no trace starts one: its provider call carries a `traceparent` of a
+/// new trace, a different one for each call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_without_a_trace_starts_one_that_reaches_the_provider() {
+    let h = Harness::start().await;
+    h.novasend_creates().await;
+    for (reference, key) in [("order-nt1", "key-nt1"), ("order-nt2", "key-nt2")] {
+        h.client
+            .clone()
+            .create_payin(create_request(reference, key))
+            .await
+            .unwrap();
+    }
+    let trace_ids: Vec<String> = h
+        .novasend
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.url.path() == "/v1/payin/sessions")
+        .map(|r| {
+            let traceparent = r.headers.get("traceparent").expect("a traceparent");
+            let fields: Vec<String> = traceparent
+                .to_str()
+                .unwrap()
+                .split('-')
+                .map(str::to_owned)
+                .collect();
+            assert_eq!(fields.len(), 4, "{traceparent:?}");
+            assert_eq!(fields[0], "00");
+            fields[1].clone()
+        })
+        .collect();
+    assert_eq!(trace_ids.len(), 2);
+    assert!(
+        trace_ids
+            .iter()
+            .all(|id| id.len() == 32 && id != &"0".repeat(32))
+    );
+    assert_ne!(trace_ids[0], trace_ids[1]);
+}

@@ -78,8 +78,9 @@ return 1
 const FINISH_FUNCTION: &str = r"
 local function finish(record, owner, code, message, body, ttl)
   if redis.call('HGET', record, 'owner') ~= owner then return false end
-  -- no one holds a finished record: its owner is emptied in the same write
-  redis.call('HSET', record, 'state', 'done', 'code', code, 'msg', message, 'body', body, 'owner', '')
+  redis.call('HSET', record, 'state', 'done', 'code', code, 'msg', message, 'body', body)
+  -- no owner at all, not an empty one: no name, not even '', matches a finished record
+  redis.call('HDEL', record, 'owner', 'lease')
   redis.call('PEXPIRE', record, ttl)
   return true
 end
