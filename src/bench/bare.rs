@@ -1,9 +1,10 @@
 //! The bare baseline: a `PaymentsService` whose GetPayin answers a pre-built `Payin` (the
 //! very message the real service gave for that reference, so of the same encoded size), and
 //! whose CreatePayin, given a Redis and a sandbox, makes a create's round trips alone
-//! (`bare_create`); served through the same server builder, interceptor, message limits, incoming (nodelay),
-//! health and reflection services as the real one (`startup::grpc_server`). Run as the hidden
-//! `payments-gateway bench-bare` subcommand, reading the same environment as `serve`.
+//! (`bare_create`); served through the same server builder, interceptor, message limits,
+//! incoming (nodelay), health and reflection services as the real one
+//! (`startup::grpc_server`). Run as the hidden `payments-gateway bench-bare` subcommand,
+//! reading the same environment as `serve`.
 
 use super::bare_create::BareCreate;
 use crate::api::auth::BearerAuth;
