@@ -24,15 +24,19 @@ impl Extractor for MetadataExtractor<'_> {
     }
 }
 
-/// Makes `span` continue the caller's trace, when its metadata carries a `traceparent`
-/// (without one there is nothing to continue, and nothing to look up on every call).
-pub fn continue_trace(span: &tracing::Span, metadata: &tonic::metadata::MetadataMap) {
-    if !metadata.contains_key(TRACEPARENT) {
+/// Makes `span` continue the trace `carrier` carries, when it has a `traceparent` (without
+/// one there is nothing to continue, and nothing to look up on every call).
+fn continue_from(span: &tracing::Span, carrier: &dyn Extractor) {
+    if carrier.get(TRACEPARENT).is_none() {
         return;
     }
-    let parent =
-        opentelemetry::global::get_text_map_propagator(|p| p.extract(&MetadataExtractor(metadata)));
+    let parent = opentelemetry::global::get_text_map_propagator(|p| p.extract(carrier));
     let _ = span.set_parent(parent);
+}
+
+/// Makes `span` continue the caller's trace, if its metadata carries one.
+pub fn continue_trace(span: &tracing::Span, metadata: &tonic::metadata::MetadataMap) {
+    continue_from(span, &MetadataExtractor(metadata));
 }
 
 struct HttpHeaderExtractor<'a>(&'a axum::http::HeaderMap);
@@ -49,13 +53,7 @@ impl Extractor for HttpHeaderExtractor<'_> {
 
 /// Makes `span` continue the trace of an incoming HTTP request (a webhook), if it has one.
 pub fn continue_http_trace(span: &tracing::Span, headers: &axum::http::HeaderMap) {
-    if !headers.contains_key(TRACEPARENT) {
-        return;
-    }
-    let parent = opentelemetry::global::get_text_map_propagator(|p| {
-        p.extract(&HttpHeaderExtractor(headers))
-    });
-    let _ = span.set_parent(parent);
+    continue_from(span, &HttpHeaderExtractor(headers));
 }
 
 struct HeaderInjector<'a>(&'a mut reqwest::header::HeaderMap);
