@@ -123,19 +123,30 @@ pub async fn run(dir: &RunDir, ticks: ClockTicks, report: &mut Report) -> Result
     let (mut cpu, mut floor_cpu) = (Cpu::default(), Cpu::default());
     let (redis_pid, sandbox_pid) = (redis.proc.pid(), sandbox.proc.pid());
     let mut commands = CommandStats::default();
+    // One window of creates through `channels`, and the CPU `pid`, Redis and the sandbox
+    // spent in it.
+    let window = |pid: u32, channels: &[Channel]| {
+        let (channels, ids) = (channels.to_vec(), ids.clone());
+        async move {
+            let before = Cpu::read(pid, redis_pid, sandbox_pid)?;
+            let outcome = through_service(&channels, &ids, WINDOW).await;
+            let spent = Cpu::read(pid, redis_pid, sandbox_pid)?.since(before);
+            Ok::<_, String>((outcome, spent))
+        }
+    };
     for _ in 0..ROUNDS {
         let commands_before = CommandStats::read(&redis.url()).await?;
-        let before = Cpu::read(service.proc.pid(), redis_pid, sandbox_pid)?;
-        served.add(through_service(channels, &ids, WINDOW).await);
-        cpu.add(Cpu::read(service.proc.pid(), redis_pid, sandbox_pid)?.since(before));
+        let (outcome, spent) = window(service.proc.pid(), channels).await?;
+        served.add(outcome);
+        cpu.add(spent);
         commands.add(
             &CommandStats::read(&redis.url())
                 .await?
                 .since(&commands_before),
         );
-        let before = Cpu::read(bare.proc.pid(), redis_pid, sandbox_pid)?;
-        floor.add(through_service(&bare_channels, &ids, WINDOW).await);
-        floor_cpu.add(Cpu::read(bare.proc.pid(), redis_pid, sandbox_pid)?.since(before));
+        let (outcome, spent) = window(bare.proc.pid(), &bare_channels).await?;
+        floor.add(outcome);
+        floor_cpu.add(spent);
     }
     drop((bare_channels, bare, rig));
 
